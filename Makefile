@@ -1,0 +1,84 @@
+# Two commands on a fresh machine:
+#   make synth   bootstrap (virtualenvs, pinned packages, pinned CDK CLI) + synthesize the default config
+#   make test    bootstrap + lint, type-check and every test and gate
+# Bootstrap steps are stamp files: they rerun only when their inputs change.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+CONFIG ?= config/default.yaml
+
+# jsii prints a large end-of-life banner on Node 20; the README documents Node 22/24.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Synthesis must never need AWS: no credentials, no metadata service, no lookups.
+NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+
+.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update clean
+
+help:
+	@echo "make synth   - bootstrap and synthesize CONFIG (default $(CONFIG)) into cdk.out/"
+	@echo "make test    - bootstrap, then ruff, mypy and pytest (unit tests, snapshots, cdk-nag, cfn-lint, checkov, CLI synth)"
+	@echo "make bench   - time a cold synth of the default config and a full make test"
+	@echo "make snapshot-update - rewrite template snapshots after an intended change"
+	@echo "make clean   - remove virtualenvs, node_modules and cdk.out"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constructs/pyproject.toml
+	@echo "==> installing Python packages into $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@$(PY) -m pip install --quiet --no-deps -e ./constructs
+	@touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	@echo "==> installing scanners into $(TOOLS)"
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> installing the pinned AWS CDK CLI (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bootstrap: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
+
+synth: $(VENV)/.installed node_modules/.installed
+	@echo "==> cdk synth -c config=$(CONFIG)"
+	@$(NO_AWS) $(CDK) synth --quiet --no-notices -c config=$(CONFIG)
+	@$(PY) -c "import json,sys; m=json.load(open('cdk.out/manifest.json')); sys.exit('unanswered context lookups: %s' % m['missing'] if m.get('missing') else 0)"
+	@echo "==> templates in cdk.out/:" && ls cdk.out/*.template.json
+
+lint: $(VENV)/.installed
+	@echo "==> ruff"
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	@echo "==> mypy"
+	@$(VENV)/bin/mypy
+
+pytest: bootstrap
+	@echo "==> pytest"
+	@$(NO_AWS) $(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+snapshot-update: bootstrap
+	@$(VENV)/bin/pytest tests/test_snapshots.py --snapshot-update
+
+bench: bootstrap
+	@rm -rf cdk.out
+	@TIMEFORMAT="cold cdk synth (default config): %R s (target < 25 s)"; time $(MAKE) --no-print-directory synth >/dev/null
+	@TIMEFORMAT="make test:                       %R s (target < 300 s)"; time $(MAKE) --no-print-directory test >/dev/null
+
+clean:
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Command line: ``python -m neuron_platform config validate|show PATH``.
+
+Later subcommands (compile, plan, endpoint) hang off the same parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from neuron_platform.config import ConfigError, load_config
+
+
+def _config_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.path)
+    pools = ", ".join(f"{p.name} ({p.family}{', efa' if p.efa else ''})" for p in config.pools) or "none"
+    print(f"ok: {args.path}: project {config.project.name} in {config.project.region}, pools: {pools}")
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    config = load_config(args.path)
+    print(json.dumps(config.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m neuron_platform", description=__doc__)
+    groups = parser.add_subparsers(dest="group", required=True)
+    config = groups.add_parser("config", help="check a platform configuration file")
+    actions = config.add_subparsers(dest="action", required=True)
+    validate = actions.add_parser("validate", help="validate a config file; exit 2 with one line per problem")
+    validate.add_argument("path")
+    validate.set_defaults(func=_config_validate)
+    show = actions.add_parser("show", help="print the config with every default filled in (JSON)")
+    show.add_argument("path")
+    show.set_defaults(func=_config_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        print("\n".join(err.messages()), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

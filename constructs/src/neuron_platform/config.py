@@ -1,0 +1,496 @@
+"""Typed platform configuration: one YAML file, validated before any construct exists.
+
+``load_config(path)`` returns a frozen :class:`PlatformConfig` or raises
+:class:`ConfigError` whose ``lines`` are one human-readable line per problem, each
+naming the field path, the bad value and what is allowed. Nothing here imports the CDK.
+
+Two layers of checks:
+1. Shape (pydantic, strict, unknown keys rejected): types, ranges, patterns.
+2. Meaning (:func:`_semantic_issues`): facts that span fields, such as zones that
+   belong to the region, instance families offered there, subnets that fit the VPC.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from neuron_platform import facts
+from neuron_platform.sizing import SubnetLayoutError, plan_subnets
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+    2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# The range AWS documents for an EKS-friendly secondary CIDR (RFC 6598 shared space):
+# not routable on-premises, so it does not compete for landing-zone address space.
+SECONDARY_CIDR_RANGE = ipaddress.IPv4Network("100.64.0.0/10")
+PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _parse_cidr(value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"got {value!r}; expected an IPv4 CIDR block such as 10.0.0.0/16 ({err})") from None
+
+
+def _dns_label(max_len: int) -> AfterValidator:
+    """Lowercase DNS-style names: they become stack, cluster and Kubernetes object names."""
+    pattern = re.compile(rf"^[a-z](?:[a-z0-9-]{{0,{max_len - 2}}}[a-z0-9])?$")
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(
+                f"got {value!r}; allowed: 1-{max_len} lowercase letters, digits and '-', "
+                "starting with a letter and not ending with '-'"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _known_instance_type(value: str) -> str:
+    facts.instance_type(value)  # raises UnknownInstanceType (a ValueError) with the allowed list
+    return value
+
+
+class ProjectConfig(_Model):
+    """Names, region and tags shared by every stack."""
+
+    name: Annotated[str, _dns_label(24)] = Field(
+        default="neuron",
+        description="Prefix of stack names and the EKS cluster name (lowercase, digits, '-', 1-24 chars).",
+    )
+    region: str = Field(description="AWS region to deploy to; must offer a Neuron family.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource.")
+    retain_data_on_destroy: bool = Field(
+        default=True,
+        description="Keep logs, keys, buckets and registries when a stack is destroyed.",
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region_known(cls, value: str) -> str:
+        if value not in facts.known_regions():
+            raise ValueError(
+                f"got {value!r}; allowed: a region that offers a Neuron family: {', '.join(facts.known_regions())}"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} must be 1-128 characters and not start with 'aws:'")
+            if len(val) > 256:
+                raise ValueError(f"tag {key!r} value is {len(val)} characters; at most 256 allowed")
+        return value
+
+
+class ExistingVpcConfig(_Model):
+    """An existing (landing-zone) VPC to deploy into instead of creating one."""
+
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    vpc_cidr: str
+    private_subnet_ids: list[str] = Field(min_length=2, description="One private subnet per zone, in zone order.")
+    public_subnet_ids: list[str] = Field(
+        default_factory=list, description="Optional: one public subnet per zone, in zone order."
+    )
+    create_flow_log: bool = Field(default=False, description="Add a VPC flow log (most landing zones have one).")
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        _parse_cidr(value)
+        return value
+
+    @field_validator("private_subnet_ids", "public_subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, value: list[str]) -> list[str]:
+        for subnet_id in value:
+            if not subnet_id.startswith("subnet-") or not subnet_id[7:].isalnum():
+                raise ValueError(f"got {subnet_id!r}; expected a subnet id like subnet-0123456789abcdef0")
+        return value
+
+
+class NetworkConfig(_Model):
+    """The VPC: created by the network stack, or imported with ``existing_vpc``."""
+
+    zones: list[str] = Field(min_length=2, max_length=6, description="Availability Zone names, e.g. us-east-1a.")
+    vpc_cidr: str = "10.0.0.0/16"
+    private_subnet_prefix: int = Field(default=18, ge=16, le=28)
+    public_subnet_prefix: int = Field(default=24, ge=16, le=28)
+    nat_gateways: int = Field(default=1, ge=1, le=6)
+    interface_endpoints: bool = True
+    flow_log_retention_days: int = 365
+    secondary_cidr: str | None = None
+    secondary_subnet_prefix: int = Field(default=18, ge=16, le=28)
+    existing_vpc: ExistingVpcConfig | None = None
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: str) -> str:
+        net = _parse_cidr(value)
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError(f"got {value!r}; allowed: a prefix length from /16 to /24")
+        if not any(net.subnet_of(r) for r in PRIVATE_RANGES):
+            raise ValueError(
+                f"got {value!r}; allowed: a block inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10"
+            )
+        return value
+
+    @field_validator("secondary_cidr")
+    @classmethod
+    def _secondary_cidr(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        net = _parse_cidr(value)
+        if not net.subnet_of(SECONDARY_CIDR_RANGE) or not 16 <= net.prefixlen <= 24:
+            raise ValueError(f"got {value!r}; allowed: a /16 to /24 block inside 100.64.0.0/10")
+        return value
+
+    @field_validator("flow_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"got {value}; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+
+class PoolConfig(_Model):
+    """A group of Neuron capacity (one Karpenter NodePool + EC2NodeClass)."""
+
+    name: Annotated[str, _dns_label(40)]
+    purpose: Literal["training", "inference"]
+    instance_types: list[Annotated[str, AfterValidator(_known_instance_type)]] = Field(min_length=1)
+    efa: bool = Field(default=False, description="Attach EFA; needs EFA-capable types and one zone.")
+    zone: str | None = Field(default=None, description="Pin the pool to one zone (required with efa).")
+
+    @field_validator("instance_types")
+    @classmethod
+    def _one_family(cls, value: list[str]) -> list[str]:
+        if len({facts.family_of(n) for n in value}) > 1:
+            raise ValueError(f"got {value}; allowed: instance types of one family per pool")
+        return value
+
+    @property
+    def family(self) -> facts.Family:
+        return facts.family_of(self.instance_types[0])
+
+
+class PlatformConfig(_Model):
+    """The whole configuration file."""
+
+    project: ProjectConfig
+    network: NetworkConfig
+    pools: list[PoolConfig] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Issue:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A configuration the user must fix. ``lines``: one line per problem."""
+
+    def __init__(self, source: str, lines: Sequence[str]) -> None:
+        self.source = source
+        self.lines = list(lines)
+        super().__init__("\n".join(self.messages()))
+
+    def messages(self) -> list[str]:
+        """What the CLI prints: ``config error: <file>: <path>: <problem>``, one per line."""
+        return [f"config error: {self.source}: {line}" for line in self.lines]
+
+
+# --- loading -----------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (a silent override hides typos)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, turning every file problem into :class:`ConfigError`."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError(source, ["is a directory, expected a YAML file"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(source, [f"cannot read file ({err})"]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(source, [f"invalid YAML at {where}{err.problem or err.context}"]) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(source, [f"invalid YAML ({err})"]) from None
+    if data is None:
+        raise ConfigError(source, [f"file is empty; expected a mapping with keys: {_keys(PlatformConfig)}"])
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [f"top level is a {_type_name(data)}; expected a mapping with keys: {_keys(PlatformConfig)}"]
+        )
+    return data
+
+
+def load_config(path: str | Path) -> PlatformConfig:
+    """Load and validate a configuration file."""
+    path = Path(path)
+    return parse_config(read_yaml(path), source=str(path))
+
+
+def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> PlatformConfig:
+    """Validate an already-loaded mapping."""
+    try:
+        config = PlatformConfig.model_validate(dict(data))
+    except ValidationError as err:
+        raise ConfigError(source, [_format_error(e) for e in err.errors()]) from None
+    issues = list(_semantic_issues(config))
+    if issues:
+        raise ConfigError(source, [str(i) for i in issues])
+    return config
+
+
+# --- meaning checks ---------------------------------------------------------------
+
+
+def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
+    region = cfg.project.region
+    net = cfg.network
+    region_zones = facts.zones_of(region)
+    for i, zone in enumerate(net.zones):
+        if zone not in region_zones:
+            yield Issue(f"network.zones[{i}]", f"got {zone!r}; allowed in {region}: {', '.join(region_zones)}")
+    if len(set(net.zones)) != len(net.zones):
+        yield Issue("network.zones", f"got {net.zones}; each zone may appear once")
+
+    if net.existing_vpc is not None:
+        yield from _existing_vpc_issues(net)
+    else:
+        yield from _created_vpc_issues(net)
+
+    names = [p.name for p in cfg.pools]
+    for i, pool in enumerate(cfg.pools):
+        where = f"pools[{i}]"
+        if pool.name in names[:i]:
+            yield Issue(f"{where}.name", f"got {pool.name!r}; pool names must be unique")
+        for j, type_name in enumerate(pool.instance_types):
+            family = facts.family_of(type_name)
+            if not facts.is_offered(family, region):
+                yield Issue(
+                    f"{where}.instance_types[{j}]",
+                    f"{type_name} is not offered in {region}; regions with {family}: "
+                    f"{', '.join(facts.regions_offering(family))}",
+                )
+            if pool.efa and not facts.instance_type(type_name).efa_capable:
+                efa_types = sorted(n for n, t in facts.INSTANCE_TYPES.items() if t.efa_capable)
+                yield Issue(
+                    f"{where}.instance_types[{j}]",
+                    f"{type_name} has no EFA interface; allowed with efa: true: {', '.join(efa_types)}",
+                )
+        if pool.efa and pool.zone is None:
+            yield Issue(f"{where}.zone", "missing; an EFA pool must be pinned to one zone (cluster placement group)")
+        if pool.zone is not None and pool.zone not in net.zones:
+            yield Issue(f"{where}.zone", f"got {pool.zone!r}; allowed: one of network.zones: {', '.join(net.zones)}")
+
+
+def _created_vpc_issues(net: NetworkConfig) -> Iterable[Issue]:
+    if net.nat_gateways > len(net.zones):
+        yield Issue(
+            "network.nat_gateways",
+            f"got {net.nat_gateways}; allowed: 1 to {len(net.zones)} (one per zone at most)",
+        )
+    vpc = ipaddress.IPv4Network(net.vpc_cidr)
+    try:
+        plan_subnets(
+            vpc,
+            zones=len(net.zones),
+            public_prefix=net.public_subnet_prefix,
+            private_prefix=net.private_subnet_prefix,
+        )
+    except SubnetLayoutError as err:
+        yield Issue(
+            "network.private_subnet_prefix", _layout_message(net.private_subnet_prefix, err, "network.vpc_cidr")
+        )
+    if net.secondary_cidr is not None:
+        secondary = ipaddress.IPv4Network(net.secondary_cidr)
+        if secondary.overlaps(vpc):
+            yield Issue(
+                "network.secondary_cidr",
+                f"got {net.secondary_cidr!r}; overlaps network.vpc_cidr {net.vpc_cidr}; "
+                "allowed: a non-overlapping block",
+            )
+        else:
+            try:
+                plan_subnets(
+                    secondary, zones=len(net.zones), public_prefix=None, private_prefix=net.secondary_subnet_prefix
+                )
+            except SubnetLayoutError as err:
+                yield Issue(
+                    "network.secondary_subnet_prefix",
+                    _layout_message(net.secondary_subnet_prefix, err, "network.secondary_cidr"),
+                )
+
+
+def _layout_message(prefix: int, err: SubnetLayoutError, block_field: str) -> str:
+    fix = f"{err.smallest_fitting_prefix} or more, or " if err.smallest_fitting_prefix else ""
+    return (
+        f"got {prefix}; the subnets need {err.needed} addresses but {block_field} has {err.available}; "
+        f"allowed: {fix}a larger {block_field}"
+    )
+
+
+# Fields that describe a VPC we create; with existing_vpc they would be silently ignored.
+_CREATE_ONLY_FIELDS = (
+    "vpc_cidr",
+    "private_subnet_prefix",
+    "public_subnet_prefix",
+    "nat_gateways",
+    "secondary_cidr",
+    "secondary_subnet_prefix",
+    "interface_endpoints",
+)
+
+
+def _existing_vpc_issues(net: NetworkConfig) -> Iterable[Issue]:
+    existing = net.existing_vpc
+    assert existing is not None
+    for name in _CREATE_ONLY_FIELDS:
+        if name in net.model_fields_set:
+            yield Issue(
+                f"network.{name}",
+                "only applies when the stack creates the VPC; remove it or remove network.existing_vpc",
+            )
+    for key, ids in (
+        ("private_subnet_ids", existing.private_subnet_ids),
+        ("public_subnet_ids", existing.public_subnet_ids),
+    ):
+        if ids and len(ids) != len(net.zones):
+            yield Issue(
+                f"network.existing_vpc.{key}",
+                f"got {len(ids)} subnet ids; allowed: exactly one per zone in network.zones ({len(net.zones)})",
+            )
+        if len(set(ids)) != len(ids):
+            yield Issue(f"network.existing_vpc.{key}", f"got {ids}; each subnet id may appear once")
+
+
+# --- formatting pydantic errors as one line each -----------------------------------
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "float_type": "a number",
+}
+
+
+def _format_error(err: Mapping[str, Any]) -> str:
+    path = _path(err["loc"])
+    kind = err["type"]
+    value: Any = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key; allowed keys here: {_keys_at(err['loc'][:-1])}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind in _EXPECTED:
+        return f"{path}: got {value!r} ({_type_name(value)}); expected {_EXPECTED[kind]}"
+    if kind == "greater_than_equal":
+        return f"{path}: got {value!r}; allowed: {ctx['ge']} or more"
+    if kind == "less_than_equal":
+        return f"{path}: got {value!r}; allowed: {ctx['le']} or less"
+    if kind == "too_short":
+        return f"{path}: got {len(value)} item(s); allowed: at least {ctx['min_length']}"
+    if kind == "too_long":
+        return f"{path}: got {len(value)} item(s); allowed: at most {ctx['max_length']}"
+    if kind == "string_pattern_mismatch":
+        return f"{path}: got {value!r}; allowed: text matching {ctx['pattern']}"
+    if kind == "literal_error":
+        return f"{path}: got {value!r}; allowed: {ctx['expected']}"
+    if kind == "value_error":
+        message = str(ctx.get("error", err["msg"]))
+        return f"{path}: {message}"
+    return f"{path}: got {value!r}; {err['msg']}"
+
+
+def _path(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _type_name(value: object) -> str:
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _keys(model: type[BaseModel]) -> str:
+    return ", ".join(model.model_fields)
+
+
+def _keys_at(loc: Sequence[str | int]) -> str:
+    """Allowed keys of the model found by walking ``loc`` from the root model."""
+    model: type[BaseModel] = PlatformConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        model = nested_model(annotation) or model
+    return _keys(model)
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = nested_model(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,194 @@
+"""Facts about AWS Neuron instance types, regions and zones.
+
+Plain Python, no CDK import: configuration validation, constructs and (later) the
+serving planner all read these tables, and unit tests pin them.
+
+Sources (checked 2026-11):
+- [NEURON-ARCH] Neuron documentation, "Amazon EC2 Inf2 Architecture", "Trn1/Trn1n
+  Architecture" and "Trn2 Architecture" pages (awsdocs-neuron.readthedocs-hosted.com,
+  about-neuron/arch/neuron-hardware/*): devices, vCPU, host memory, device memory.
+- [EC2-NET] EC2 User Guide, "Maximum network interfaces" / EFA supported instance
+  types: network cards (= EFA interfaces Karpenter attaches, one per card).
+- [KARPENTER-PRICE] karpenter-provider-aws pkg/providers/pricing/zz_generated.pricing_aws.go
+  (static us-east-1 on-demand list, generated 2026-01/07): on-demand $/hour.
+- [EC2-REGIONS] EC2 "instance types by Region" tables and the AWS What's New
+  announcements for each family; verify for your account with
+  ``aws ec2 describe-instance-type-offerings --location-type region``.
+- [NXD-TP] Neuron docs, NxD Inference / transformers-neuronx tensor-parallel guidance,
+  plus FIELD-NOTES: TP degrees a target accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Family(StrEnum):
+    """Neuron instance families this platform manages."""
+
+    INF2 = "inf2"
+    TRN1 = "trn1"
+    TRN1N = "trn1n"
+    TRN2 = "trn2"
+
+
+class CompileTarget(StrEnum):
+    """Neuron compiler targets. inf2 and trn1/trn1n share NeuronCore-v2 (one target)."""
+
+    INF2 = "inf2"
+    TRN1 = "trn1"
+    TRN2 = "trn2"
+
+
+@dataclass(frozen=True)
+class NeuronInstanceType:
+    """Hardware facts for one instance type.
+
+    ``neuron_cores`` counts physical NeuronCores; on trn2 the default logical
+    NeuronCore size (LNC=2) exposes half as many logical cores to workloads.
+    """
+
+    name: str
+    family: Family
+    neuron_devices: int
+    neuron_cores: int
+    device_memory_gib: int
+    vcpu: int
+    host_memory_gib: int
+    efa_interfaces: int
+    on_demand_usd_per_hour: float | None
+    instance_store: bool
+
+    @property
+    def efa_capable(self) -> bool:
+        return self.efa_interfaces > 0
+
+    @property
+    def compile_target(self) -> CompileTarget:
+        return _FAMILY_TARGET[self.family]
+
+    @property
+    def device_memory_per_core_gib(self) -> float:
+        return self.device_memory_gib / self.neuron_cores
+
+
+_FAMILY_TARGET = {
+    Family.INF2: CompileTarget.INF2,
+    Family.TRN1: CompileTarget.TRN1,
+    Family.TRN1N: CompileTarget.TRN1,
+    Family.TRN2: CompileTarget.TRN2,
+}
+
+# Devices/cores/memory/vCPU: [NEURON-ARCH]. EFA interfaces: [EC2-NET] (trn1.32xlarge
+# 8 network cards, trn1n.32xlarge and trn2.48xlarge 16; inf2 and trn1.2xlarge have no
+# EFA). Price: [KARPENTER-PRICE] us-east-1; trn2 is sold through Capacity Blocks and
+# has no on-demand list price there (None). Instance store: trn1/trn1n/trn2 carry local
+# NVMe (7.6 TB trn1/trn1n) [NEURON-ARCH]; inf2 has none.
+INSTANCE_TYPES: dict[str, NeuronInstanceType] = {
+    t.name: t
+    for t in (
+        NeuronInstanceType("inf2.xlarge", Family.INF2, 1, 2, 32, 4, 16, 0, 0.7582, False),
+        NeuronInstanceType("inf2.8xlarge", Family.INF2, 1, 2, 32, 32, 128, 0, 1.96786, False),
+        NeuronInstanceType("inf2.24xlarge", Family.INF2, 6, 12, 192, 96, 384, 0, 6.49063, False),
+        NeuronInstanceType("inf2.48xlarge", Family.INF2, 12, 24, 384, 192, 768, 0, 12.98127, False),
+        NeuronInstanceType("trn1.2xlarge", Family.TRN1, 1, 2, 32, 8, 32, 0, 1.34375, True),
+        NeuronInstanceType("trn1.32xlarge", Family.TRN1, 16, 32, 512, 128, 512, 8, 21.50, True),
+        NeuronInstanceType("trn1n.32xlarge", Family.TRN1N, 16, 32, 512, 128, 512, 16, 24.78, True),
+        NeuronInstanceType("trn2.48xlarge", Family.TRN2, 16, 128, 1536, 192, 2048, 16, None, True),
+    )
+}
+
+# Regions offering each family [EC2-REGIONS]. Conservative: a region missing here
+# is rejected by config validation with this list in the message; add it (with its
+# source) when AWS launches the family there.
+FAMILY_REGIONS: dict[Family, tuple[str, ...]] = {
+    Family.INF2: (
+        "ap-northeast-1",
+        "ap-south-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "eu-central-1",
+        "eu-north-1",
+        "eu-west-1",
+        "eu-west-3",
+        "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+    ),
+    Family.TRN1: (
+        "ap-northeast-1",
+        "ap-south-1",
+        "eu-north-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+    ),
+    Family.TRN1N: ("us-east-1", "us-west-2"),
+    Family.TRN2: ("us-east-2",),
+}
+
+# Availability Zone name suffixes per region that offers any Neuron family. New
+# accounts do not get ap-northeast-1b or ca-central-1c, so they are left out.
+# Source: EC2 "Regions and Zones" documentation.
+REGION_ZONE_SUFFIXES: dict[str, str] = {
+    "ap-northeast-1": "acd",
+    "ap-south-1": "abc",
+    "ap-southeast-1": "abc",
+    "ap-southeast-2": "abc",
+    "eu-central-1": "abc",
+    "eu-north-1": "abc",
+    "eu-west-1": "abc",
+    "eu-west-3": "abc",
+    "sa-east-1": "abc",
+    "us-east-1": "abcdef",
+    "us-east-2": "abc",
+    "us-west-2": "abcd",
+}
+
+# Tensor-parallel degrees each compile target accepts [NXD-TP]. trn2 counts logical
+# NeuronCores at the default LNC=2 (64 per trn2.48xlarge).
+TENSOR_PARALLEL_DEGREES: dict[CompileTarget, tuple[int, ...]] = {
+    CompileTarget.INF2: (1, 2, 4, 8, 24),
+    CompileTarget.TRN1: (1, 2, 8, 16, 32),
+    CompileTarget.TRN2: (1, 2, 4, 8, 16, 32, 64),
+}
+
+
+class UnknownInstanceType(ValueError):
+    """Raised for an instance type that is not a Neuron type we know."""
+
+
+def instance_type(name: str) -> NeuronInstanceType:
+    """Return the facts for ``name`` or raise :class:`UnknownInstanceType`."""
+    try:
+        return INSTANCE_TYPES[name]
+    except KeyError:
+        raise UnknownInstanceType(f"got {name!r}; allowed: {', '.join(INSTANCE_TYPES)}") from None
+
+
+def family_of(name: str) -> Family:
+    """Family of an instance type name such as ``trn1.32xlarge``."""
+    return instance_type(name).family
+
+
+def regions_offering(family: Family) -> tuple[str, ...]:
+    return FAMILY_REGIONS[family]
+
+
+def is_offered(family: Family, region: str) -> bool:
+    return region in FAMILY_REGIONS[family]
+
+
+def known_regions() -> tuple[str, ...]:
+    return tuple(sorted(REGION_ZONE_SUFFIXES))
+
+
+def zones_of(region: str) -> tuple[str, ...]:
+    """Availability Zone names of a region we know, e.g. ``us-east-2a``."""
+    return tuple(f"{region}{s}" for s in REGION_ZONE_SUFFIXES.get(region, ""))
+
+
+def tensor_parallel_degrees(target: CompileTarget) -> tuple[int, ...]:
+    return TENSOR_PARALLEL_DEGREES[target]

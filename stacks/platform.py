@@ -1,0 +1,47 @@
+"""Wires the reference app's stacks from one validated configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from neuron_platform.config import PlatformConfig
+from stacks.network_stack import NetworkStack
+
+PROJECT_TAG = "neuron-platform:project"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The stacks of one platform instance."""
+
+    network: NetworkStack
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [self.network]
+
+
+def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
+    """Create every stack for ``config`` in ``app`` and register the cdk-nag gate.
+
+    Stacks are account-agnostic (the account comes from the deploy credentials) and
+    pinned to the configured region, so synthesis needs no AWS lookups.
+    """
+    env = cdk.Environment(region=config.project.region)
+    name = config.project.name
+    network = NetworkStack(
+        app,
+        f"{name}-network",
+        config=config,
+        env=env,
+        description=f"Neuron platform '{name}': VPC, endpoints, flow logs, EFA security group",
+    )
+    cdk.Tags.of(app).add(PROJECT_TAG, name)
+    for key, value in config.project.tags.items():
+        cdk.Tags.of(app).add(key, value)
+    # Every unacknowledged AwsSolutions finding fails synthesis.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return Platform(network=network)
