@@ -8,7 +8,8 @@ from aws_cdk import RemovalPolicy, Stack
 
 from constructs import Construct
 from neuron_platform.config import PlatformConfig
-from neuron_platform.network import EfaSecurityGroup, ExistingVpc, NeuronVpc, retention_from_days
+from neuron_platform.log_encryption import retention_from_days
+from neuron_platform.network import EfaSecurityGroup, ExistingVpc, NeuronVpc
 
 
 class NetworkStack(Stack):

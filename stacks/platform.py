@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from neuron_platform.config import PlatformConfig
+from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
 
 PROJECT_TAG = "neuron-platform:project"
@@ -18,10 +19,11 @@ class Platform:
     """The stacks of one platform instance."""
 
     network: NetworkStack
+    cluster: ClusterStack
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.network]
+        return [self.network, self.cluster]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
@@ -39,9 +41,17 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         env=env,
         description=f"Neuron platform '{name}': VPC, endpoints, flow logs, EFA security group",
     )
+    cluster = ClusterStack(
+        app,
+        f"{name}-cluster",
+        config=config,
+        network=network,
+        env=env,
+        description=f"Neuron platform '{name}': EKS, Karpenter, Neuron device plugins and capacity pools",
+    )
     cdk.Tags.of(app).add(PROJECT_TAG, name)
     for key, value in config.project.tags.items():
         cdk.Tags.of(app).add(key, value)
     # Every unacknowledged AwsSolutions finding fails synthesis.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Platform(network=network)
+    return Platform(network=network, cluster=cluster)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -37,3 +39,15 @@ def test_readme_opens_with_the_two_commands() -> None:
     first_block = README.split("```")[1]
     assert "make synth" in first_block
     assert "make test" in first_block
+
+
+def test_reuse_examples_run(tmp_path: Path) -> None:
+    """The README's "Reusing the constructs" snippets synthesize as written."""
+    section = README.split("## Reusing the constructs", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    code = "\n".join(blocks)
+    assert code.count("app = App()") == 1
+    code = code.replace("app = App()", f"app = App(outdir={str(tmp_path)!r})")  # keep the output in tmp
+    exec(compile(code, "README.md", "exec"), {})  # runs our own documentation
+    assert (tmp_path / "MyNetwork.template.json").exists()

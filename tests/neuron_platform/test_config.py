@@ -67,8 +67,8 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "unknown-top-level-key",
-        with_changes(("cluster", {})),
-        "cluster: unknown key; allowed keys here: project, network, pools",
+        with_changes(("clusters", {})),
+        "clusters: unknown key; allowed keys here: project, network, cluster, pools",
     ),
     (
         "wrong-type",
@@ -253,14 +253,22 @@ def test_bad_config_gets_one_exact_line(
 
 BAD_FILES: list[tuple[str, str | None, str]] = [
     ("missing-file", None, "file not found"),
-    ("empty-file", "", "file is empty; expected a mapping with keys: project, network, pools"),
-    ("comments-only", "# nothing here\n", "file is empty; expected a mapping with keys: project, network, pools"),
+    ("empty-file", "", "file is empty; expected a mapping with keys: project, network, cluster, pools"),
+    (
+        "comments-only",
+        "# nothing here\n",
+        "file is empty; expected a mapping with keys: project, network, cluster, pools",
+    ),
     (
         "invalid-yaml",
         "project:\n  name: neuron\n   region: us-east-1\n",
         "invalid YAML at line 3, column 10: mapping values are not allowed here",
     ),
-    ("top-level-list", "- project\n", "top level is a list; expected a mapping with keys: project, network, pools"),
+    (
+        "top-level-list",
+        "- project\n",
+        "top level is a list; expected a mapping with keys: project, network, cluster, pools",
+    ),
     (
         "duplicate-key",
         "project: {name: a, region: us-east-1}\nnetwork: {zones: [us-east-1a, us-east-1b]}\nproject: {}\n",

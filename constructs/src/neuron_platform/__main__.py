@@ -10,7 +10,10 @@ import json
 import sys
 from collections.abc import Sequence
 
+import yaml
+
 from neuron_platform.config import ConfigError, load_config
+from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 
 
 def _config_validate(args: argparse.Namespace) -> int:
@@ -26,6 +29,12 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_run(args: argparse.Namespace) -> int:
+    objects = [inf2_smoke_pod(args.pool)] if args.check == "inf2" else efa_pair_pods(args.pool, args.instance_type)
+    print(yaml.safe_dump_all(objects, sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m neuron_platform", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
@@ -37,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="print the config with every default filled in (JSON)")
     show.add_argument("path")
     show.set_defaults(func=_config_show)
+
+    first_run = groups.add_parser("first-run", help="print a first-run check manifest (kubectl apply -f -)")
+    first_run.add_argument("check", choices=["inf2", "efa-pair"], help="one inf2 device, or two whole EFA nodes")
+    first_run.add_argument("--pool", required=True, help="the pool name from your config")
+    first_run.add_argument("--instance-type", default="trn1.32xlarge", help="efa-pair: the pool's instance type")
+    first_run.set_defaults(func=_first_run)
     return parser
 
 

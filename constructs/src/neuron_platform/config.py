@@ -50,6 +50,12 @@ def _parse_cidr(value: str) -> ipaddress.IPv4Network:
         raise ValueError(f"got {value!r}; expected an IPv4 CIDR block such as 10.0.0.0/16 ({err})") from None
 
 
+def _check_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"got {value}; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return value
+
+
 def _dns_label(max_len: int) -> AfterValidator:
     """Lowercase DNS-style names: they become stack, cluster and Kubernetes object names."""
     pattern = re.compile(rf"^[a-z](?:[a-z0-9-]{{0,{max_len - 2}}}[a-z0-9])?$")
@@ -169,9 +175,28 @@ class NetworkConfig(_Model):
     @field_validator("flow_log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"got {value}; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return value
+        return _check_retention(value)
+
+
+CapacityType = Literal["on-demand", "spot", "reserved"]
+_DURATION = r"^([0-9]+(s|m|h))+$"
+
+
+def _on_demand_only() -> list[CapacityType]:
+    return ["on-demand"]
+
+
+class CapacityReservationConfig(_Model):
+    """On-Demand Capacity Reservations or Capacity Blocks a pool should use first."""
+
+    ids: list[Annotated[str, AfterValidator(lambda v: _prefixed_id(v, "cr-"))]] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict, description="Select reservations by tag instead of id.")
+
+
+def _prefixed_id(value: str, prefix: str) -> str:
+    if not value.startswith(prefix) or not value[len(prefix) :].isalnum():
+        raise ValueError(f"got {value!r}; expected an id like {prefix}0123456789abcdef0")
+    return value
 
 
 class PoolConfig(_Model):
@@ -182,6 +207,12 @@ class PoolConfig(_Model):
     instance_types: list[Annotated[str, AfterValidator(_known_instance_type)]] = Field(min_length=1)
     efa: bool = Field(default=False, description="Attach EFA; needs EFA-capable types and one zone.")
     zone: str | None = Field(default=None, description="Pin the pool to one zone (required with efa).")
+    capacity_types: list[CapacityType] = Field(default_factory=_on_demand_only, min_length=1)
+    capacity_reservations: CapacityReservationConfig | None = None
+    max_nodes: int = Field(default=4, ge=1, le=1000)
+    root_volume_gib: int | None = Field(default=None, ge=50, le=16384)
+    consolidate_after: str | None = Field(default=None, pattern=_DURATION)
+    expire_after: str = Field(default="720h", pattern=_DURATION + "|^Never$")
 
     @field_validator("instance_types")
     @classmethod
@@ -190,9 +221,84 @@ class PoolConfig(_Model):
             raise ValueError(f"got {value}; allowed: instance types of one family per pool")
         return value
 
+    @field_validator("capacity_types")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"got {value}; each capacity type may appear once")
+        return value
+
     @property
     def family(self) -> facts.Family:
         return facts.family_of(self.instance_types[0])
+
+
+class SystemNodesConfig(_Model):
+    """The small on-demand managed node group for cluster add-ons and controllers."""
+
+    instance_types: list[str] = Field(default_factory=lambda: ["m7i.xlarge"], min_length=1)
+    min_size: int = Field(default=2, ge=1, le=20)
+    max_size: int = Field(default=4, ge=1, le=50)
+    disk_gib: int = Field(default=50, ge=20, le=1000)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _not_neuron(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name in facts.INSTANCE_TYPES or "." not in name:
+                raise ValueError(f"got {name!r}; allowed: a general-purpose type such as m7i.xlarge (not Neuron)")
+        return value
+
+
+class ClusterConfig(_Model):
+    """The EKS control plane and its access."""
+
+    admin_principal_arns: list[str] = Field(
+        default_factory=list, description="IAM roles/users given cluster-admin through access entries."
+    )
+    endpoint_public_access_cidrs: list[str] = Field(
+        default_factory=list, description="CIDRs allowed to reach the public endpoint; empty means private only."
+    )
+    service_ipv4_cidr: str = "172.20.0.0/16"
+    log_retention_days: int = 365
+    system_nodes: SystemNodesConfig = Field(default_factory=SystemNodesConfig)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _check_retention(value)
+
+    @field_validator("admin_principal_arns")
+    @classmethod
+    def _arns(cls, value: list[str]) -> list[str]:
+        pattern = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$")
+        for arn in value:
+            if not pattern.match(arn):
+                raise ValueError(
+                    f"got {arn!r}; expected an IAM role or user ARN like arn:aws:iam::123456789012:role/Admin"
+                )
+        return value
+
+    @field_validator("endpoint_public_access_cidrs")
+    @classmethod
+    def _public_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            net = _parse_cidr(cidr)
+            if net.prefixlen == 0:
+                raise ValueError(
+                    f"got {cidr!r}; allowed: specific CIDRs (an open endpoint is what this option prevents)"
+                )
+        return value
+
+    @field_validator("service_ipv4_cidr")
+    @classmethod
+    def _service_cidr(cls, value: str) -> str:
+        net = _parse_cidr(value)
+        if not 12 <= net.prefixlen <= 24 or not any(net.subnet_of(r) for r in PRIVATE_RANGES[:3]):
+            raise ValueError(
+                f"got {value!r}; allowed: a /12 to /24 block in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+            )
+        return value
 
 
 class PlatformConfig(_Model):
@@ -200,6 +306,7 @@ class PlatformConfig(_Model):
 
     project: ProjectConfig
     network: NetworkConfig
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     pools: list[PoolConfig] = Field(default_factory=list)
 
 
@@ -332,6 +439,46 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
             yield Issue(f"{where}.zone", "missing; an EFA pool must be pinned to one zone (cluster placement group)")
         if pool.zone is not None and pool.zone not in net.zones:
             yield Issue(f"{where}.zone", f"got {pool.zone!r}; allowed: one of network.zones: {', '.join(net.zones)}")
+        if pool.purpose == "training" and "spot" in pool.capacity_types:
+            yield Issue(
+                f"{where}.capacity_types",
+                "got spot for a training pool; allowed: on-demand, reserved (a spot reclaim kills the whole gang)",
+            )
+        reservations = pool.capacity_reservations
+        has_reservations = reservations is not None and bool(reservations.ids or reservations.tags)
+        if "reserved" in pool.capacity_types and not has_reservations:
+            yield Issue(
+                f"{where}.capacity_reservations",
+                "missing; capacity type reserved needs reservation ids or tags (Karpenter uses only listed reservations)",
+            )
+        if has_reservations and "reserved" not in pool.capacity_types:
+            yield Issue(
+                f"{where}.capacity_types",
+                f"got {pool.capacity_types}; add reserved to use the listed capacity_reservations",
+            )
+    yield from _cluster_issues(cfg)
+
+
+def _cluster_issues(cfg: PlatformConfig) -> Iterable[Issue]:
+    cluster = cfg.cluster
+    if cluster.system_nodes.min_size > cluster.system_nodes.max_size:
+        yield Issue(
+            "cluster.system_nodes.min_size",
+            f"got {cluster.system_nodes.min_size}; allowed: at most max_size ({cluster.system_nodes.max_size})",
+        )
+    service = ipaddress.IPv4Network(cluster.service_ipv4_cidr)
+    net = cfg.network
+    vpc_blocks = {"network.vpc_cidr": net.vpc_cidr}
+    if net.existing_vpc is not None:
+        vpc_blocks = {"network.existing_vpc.vpc_cidr": net.existing_vpc.vpc_cidr}
+    if net.secondary_cidr:
+        vpc_blocks["network.secondary_cidr"] = net.secondary_cidr
+    for field, block in vpc_blocks.items():
+        if service.overlaps(ipaddress.IPv4Network(block)):
+            yield Issue(
+                "cluster.service_ipv4_cidr",
+                f"got {cluster.service_ipv4_cidr!r}; overlaps {field} {block}; allowed: a block outside the VPC",
+            )
 
 
 def _created_vpc_issues(net: NetworkConfig) -> Iterable[Issue]:

@@ -6,7 +6,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from neuron_platform.config import LOG_RETENTION_DAYS
-from neuron_platform.network import ExistingVpc, NeuronVpc, retention_from_days
+from neuron_platform.log_encryption import retention_from_days
+from neuron_platform.network import ExistingVpc, NeuronVpc
 from tests.conftest import new_app
 from tests.helpers import resources
 

@@ -8,13 +8,11 @@ from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Stack, Tags, Validations
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from neuron_platform.compliance import skip_checkov
-from neuron_platform.config import LOG_RETENTION_DAYS
+from neuron_platform.log_encryption import logs_kms_key
 from neuron_platform.sizing import plan_subnets
 
 # Interface endpoints nodes need to start without the internet path being healthy:
@@ -33,16 +31,6 @@ DEFAULT_INTERFACE_ENDPOINTS: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService
 PUBLIC_ELB_TAG = ("kubernetes.io/role/elb", "1")
 INTERNAL_ELB_TAG = ("kubernetes.io/role/internal-elb", "1")
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
-
-
-def retention_from_days(days: int) -> logs.RetentionDays:
-    """Map a CloudWatch retention in days (e.g. 365) to ``logs.RetentionDays``."""
-    # RetentionDays lists the finite periods in the same ascending order as the API.
-    members = [m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE]
-    try:
-        return dict(zip(LOG_RETENTION_DAYS, members, strict=True))[days]
-    except KeyError:
-        raise ValueError(f"{days} is not a CloudWatch Logs retention period: {LOG_RETENTION_DAYS}") from None
 
 
 @dataclass(frozen=True)
@@ -210,28 +198,8 @@ class NeuronVpc(Construct):
             skip_checkov(handler, check_id, f"CDK-managed default-security-group handler: {why}")
 
     def _add_flow_log(self, resource: ec2.FlowLogResourceType) -> None:
-        key = kms.Key(
-            self,
-            "FlowLogKey",
-            description="Encrypts the VPC flow log group",
-            enable_key_rotation=True,
-            removal_policy=self._removal_policy,
-        )
-        # CloudWatch Logs encrypts with the key on behalf of log groups in this account and region.
-        stack = Stack.of(self)
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
-                        )
-                    }
-                },
-            )
+        key = logs_kms_key(
+            self, "FlowLogKey", description="Encrypts the VPC flow log group", removal_policy=self._removal_policy
         )
         group = logs.LogGroup(
             self,

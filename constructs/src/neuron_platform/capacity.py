@@ -1,0 +1,97 @@
+"""Capacity decisions for a Neuron pool (plain Python, no CDK).
+
+Turns a validated :class:`~neuron_platform.config.PoolConfig` into the numbers a
+Karpenter NodePool and EC2NodeClass need: limits, disruption, volumes, EFA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuron_platform import facts
+from neuron_platform.config import PoolConfig
+
+NEURON_RESOURCE = "aws.amazon.com/neuron"
+NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+NEURON_TAINT_KEY = "aws.amazon.com/neuron"
+
+POOL_LABEL = "neuron-platform/pool"
+PURPOSE_LABEL = "neuron-platform/purpose"
+EFA_LABEL = "neuron-platform/efa"
+
+# Root volume: inf2 has no instance store, so images (10-20 GB Neuron DLCs), the
+# compile cache and model downloads all land on EBS. trn types put kubelet and
+# containerd storage on the RAID0 NVMe array, so the root volume only holds the OS.
+ROOT_VOLUME_GIB = {facts.Family.INF2: 500, facts.Family.TRN1: 100, facts.Family.TRN1N: 100, facts.Family.TRN2: 100}
+
+# Training nodes are expensive to re-acquire (reservations, placement groups): keep
+# an empty node a while for the next job. Inference scales with traffic.
+CONSOLIDATE_AFTER = {"training": "30m", "inference": "5m"}
+CONSOLIDATION_POLICY = {"training": "WhenEmpty", "inference": "WhenEmptyOrUnderutilized"}
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """Everything derived for one pool."""
+
+    name: str
+    purpose: str
+    family: facts.Family
+    instance_types: tuple[str, ...]
+    capacity_types: tuple[str, ...]
+    zone: str | None
+    efa: bool
+    efa_interfaces: int
+    neuron_devices_per_node: int
+    root_volume_gib: int
+    raid0_instance_store: bool
+    consolidation_policy: str
+    consolidate_after: str
+    expire_after: str
+    limits: dict[str, str]
+    reservation_ids: tuple[str, ...]
+    reservation_tags: dict[str, str]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = {POOL_LABEL: self.name, PURPOSE_LABEL: self.purpose}
+        if self.efa:
+            labels[EFA_LABEL] = "true"
+        return labels
+
+
+def plan_pool(pool: PoolConfig) -> PoolPlan:
+    types = [facts.instance_type(n) for n in pool.instance_types]
+    largest = max(types, key=lambda t: (t.neuron_devices, t.vcpu))
+    reservations = pool.capacity_reservations
+    # Reserved first: Karpenter prefers reserved capacity when the pool allows it.
+    order = {"reserved": 0, "on-demand": 1, "spot": 2}
+    return PoolPlan(
+        name=pool.name,
+        purpose=pool.purpose,
+        family=pool.family,
+        instance_types=tuple(pool.instance_types),
+        capacity_types=tuple(sorted(pool.capacity_types, key=order.__getitem__)),
+        zone=pool.zone,
+        efa=pool.efa,
+        efa_interfaces=min(t.efa_interfaces for t in types) if pool.efa else 0,
+        neuron_devices_per_node=largest.neuron_devices,
+        root_volume_gib=pool.root_volume_gib or ROOT_VOLUME_GIB[pool.family],
+        raid0_instance_store=all(t.instance_store for t in types),
+        consolidation_policy=CONSOLIDATION_POLICY[pool.purpose],
+        consolidate_after=pool.consolidate_after or CONSOLIDATE_AFTER[pool.purpose],
+        expire_after=pool.expire_after,
+        limits=pool_limits(pool.max_nodes, types),
+        reservation_ids=tuple(reservations.ids) if reservations else (),
+        reservation_tags=dict(reservations.tags) if reservations else {},
+    )
+
+
+def pool_limits(max_nodes: int, types: list[facts.NeuronInstanceType]) -> dict[str, str]:
+    """NodePool limits that admit ``max_nodes`` of the largest type and no more."""
+    return {
+        "cpu": str(max_nodes * max(t.vcpu for t in types)),
+        "memory": f"{max_nodes * max(t.host_memory_gib for t in types)}Gi",
+        NEURON_RESOURCE: str(max_nodes * max(t.neuron_devices for t in types)),
+    }

@@ -1,0 +1,20 @@
+"""Cluster constructs: EKS, Karpenter, Neuron capacity, device plugins, load balancing."""
+
+from neuron_platform.cluster.device_plugins import NeuronDevicePlugins
+from neuron_platform.cluster.karpenter import Karpenter
+from neuron_platform.cluster.karpenter_teardown import KarpenterTeardown
+from neuron_platform.cluster.load_balancer_controller import LoadBalancerController
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, SystemNodeGroupProps
+from neuron_platform.cluster.neuron_node_pool import NeuronNodePool
+from neuron_platform.cluster.pod_identity import PodIdentityRole
+
+__all__ = [
+    "Karpenter",
+    "KarpenterTeardown",
+    "LoadBalancerController",
+    "NeuronCluster",
+    "NeuronDevicePlugins",
+    "NeuronNodePool",
+    "PodIdentityRole",
+    "SystemNodeGroupProps",
+]

@@ -1,0 +1,308 @@
+"""The EKS control plane, system node group and managed add-ons of a Neuron cluster."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from neuron_platform import versions
+from neuron_platform.cluster.karpenter import NODE_MANAGED_POLICIES, NODE_POLICY_REASON
+from neuron_platform.cluster.pod_identity import PodIdentityRole
+from neuron_platform.compliance import acknowledge_managed_policies, acknowledge_nag, skip_checkov
+from neuron_platform.k8s.helm_values import SYSTEM_NODE_LABEL, SYSTEM_NODE_VALUE
+
+ALL_LOG_TYPES = [
+    eks.ClusterLoggingTypes.API,
+    eks.ClusterLoggingTypes.AUDIT,
+    eks.ClusterLoggingTypes.AUTHENTICATOR,
+    eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+    eks.ClusterLoggingTypes.SCHEDULER,
+]
+
+# Add-ons the nodes need before they can become Ready (networking, credentials).
+BOOTSTRAP_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+
+
+def kubectl_layer(scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
+    """The kubectl/helm layer whose minor matches ``versions.KUBERNETES_VERSION``."""
+    module = importlib.import_module(versions.KUBECTL_LAYER_PACKAGE)
+    minor = versions.KUBECTL_LAYER_MINOR.split(".")[1]
+    layer: lambda_.ILayerVersion = getattr(module, f"KubectlV{minor}Layer")(scope, construct_id)
+    return layer
+
+
+@dataclass(frozen=True)
+class SystemNodeGroupProps:
+    """The managed node group for controllers and add-ons (never Neuron capacity)."""
+
+    instance_types: Sequence[str] = ("m7i.xlarge",)
+    min_size: int = 2
+    max_size: int = 4
+    disk_gib: int = 50
+    labels: dict[str, str] = field(default_factory=lambda: {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE})
+
+
+class NeuronCluster(Construct):
+    """An EKS cluster (``aws_eks_v2``, not Auto Mode) ready for Karpenter-managed Neuron capacity.
+
+    - Kubernetes version, kubectl layer and add-on builds from :mod:`neuron_platform.versions`;
+    - authentication by access entries only; admins from ``admin_principal_arns``;
+    - secrets envelope-encrypted with a rotating customer-managed KMS key;
+    - all five control-plane log types;
+    - endpoint private, plus public only from ``public_access_cidrs`` when given;
+    - a small on-demand managed node group across zones: IMDSv2 with hop limit 1,
+      encrypted gp3 root volumes;
+    - managed add-ons (pinned): vpc-cni with prefix delegation, kube-proxy, coredns,
+      eks-pod-identity-agent, aws-ebs-csi-driver, eks-node-monitoring-agent,
+      metrics-server; the CNI and EBS CSI drivers get their own Pod Identity roles.
+
+    Example::
+
+        cluster = NeuronCluster(
+            self, "Cluster",
+            cluster_name="neuron",
+            vpc=network.vpc,
+            control_plane_subnets=network.private_subnets,
+            admin_principal_arns=["arn:aws:iam::123456789012:role/Admin"],
+            public_access_cidrs=["203.0.113.0/24"],
+        )
+        cluster.cluster  # aws_eks_v2.Cluster
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        vpc: ec2.IVpc,
+        control_plane_subnets: Sequence[ec2.ISubnet],
+        admin_principal_arns: Sequence[str] = (),
+        public_access_cidrs: Sequence[str] = (),
+        service_ipv4_cidr: str = "172.20.0.0/16",
+        system_nodes: SystemNodeGroupProps | None = None,
+        log_key: kms.IKey | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        system_nodes = system_nodes or SystemNodeGroupProps()
+        self.cluster_name = cluster_name
+        self.secrets_key = kms.Key(
+            self,
+            "SecretsKey",
+            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {cluster_name}",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        subnets = ec2.SubnetSelection(subnets=list(control_plane_subnets))
+        endpoint = (
+            eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*public_access_cidrs)
+            if public_access_cidrs
+            else eks.EndpointAccess.PRIVATE
+        )
+        self.cluster = eks.Cluster(
+            self,
+            "Cluster",
+            cluster_name=cluster_name,
+            version=eks.KubernetesVersion.of(versions.KUBERNETES_VERSION),
+            vpc=vpc,
+            vpc_subnets=[subnets],
+            endpoint_access=endpoint,
+            cluster_logging=ALL_LOG_TYPES,
+            secrets_encryption_key=self.secrets_key,
+            service_ipv4_cidr=service_ipv4_cidr,
+            # Self-managed Karpenter capacity, not Auto Mode; no default capacity.
+            default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
+            default_capacity=0,
+            # We install vpc-cni, kube-proxy and coredns as pinned managed add-ons.
+            bootstrap_self_managed_addons=False,
+            kubectl_provider_options=eks.KubectlProviderOptions(
+                kubectl_layer=kubectl_layer(self, "KubectlLayer"),
+                # In the VPC so it reaches a private-only endpoint too.
+                private_subnets=list(control_plane_subnets),
+            ),
+            output_config_command=False,
+        )
+        self._harden_kubectl_provider(log_key)
+        self._acknowledge_cdk_internals()
+        admin_policy = eks.AccessPolicy.from_access_policy_name(
+            "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
+        )
+        for i, arn in enumerate(admin_principal_arns):
+            self.cluster.grant_access(f"Admin{i}", arn, [admin_policy])
+
+        self.addons: dict[str, eks.CfnAddon] = {}
+        self.cni_role = PodIdentityRole(
+            self,
+            "VpcCniRole",
+            managed_policies=["AmazonEKS_CNI_Policy"],
+            description="VPC CNI (aws-node): assigns ENIs and prefixes",
+        )
+        self._addon(
+            "vpc-cni",
+            configuration={"env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}},
+            service_account="aws-node",
+            role=self.cni_role.role,
+        )
+        self._addon("kube-proxy")
+        self._addon("eks-pod-identity-agent")
+
+        self.node_role = iam.Role(
+            self,
+            "SystemNodeRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description=f"System node group of EKS cluster {cluster_name}",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(n) for n in NODE_MANAGED_POLICIES],
+        )
+        acknowledge_managed_policies(self.node_role, NODE_MANAGED_POLICIES, NODE_POLICY_REASON)
+        self.system_nodegroup = self._system_nodegroup(system_nodes, subnets)
+        for name in BOOTSTRAP_ADDONS:
+            self.system_nodegroup.node.add_dependency(self.addons[name])
+
+        self.ebs_csi_role = PodIdentityRole(
+            self,
+            "EbsCsiRole",
+            managed_policies=["service-role/AmazonEBSCSIDriverPolicy"],
+            description="EBS CSI controller: creates and attaches volumes",
+        )
+        for name, kwargs in (
+            ("coredns", {}),
+            ("aws-ebs-csi-driver", {"service_account": "ebs-csi-controller-sa", "role": self.ebs_csi_role.role}),
+            ("eks-node-monitoring-agent", {}),
+            ("metrics-server", {}),
+        ):
+            addon = self._addon(name, **kwargs)  # type: ignore[arg-type]
+            # These run as Deployments/DaemonSets that need nodes to become ACTIVE.
+            addon.node.add_dependency(self.system_nodegroup)
+
+    def _harden_kubectl_provider(self, log_key: kms.IKey | None) -> None:
+        """Encrypt the kubectl provider's log groups; record why its functions stay as the CDK builds them."""
+        provider = self.cluster.node.find_child("KubectlProvider")
+        for child in provider.node.find_all():
+            if isinstance(child, logs.CfnLogGroup) and log_key is not None:
+                child.kms_key_id = log_key.key_arn
+            if isinstance(child, lambda_.CfnFunction):
+                for check_id, why in (
+                    (
+                        "CKV_AWS_115",
+                        "invoked only by CloudFormation during deployments; a concurrency reservation adds nothing",
+                    ),
+                    ("CKV_AWS_116", "synchronous custom-resource handler: failures surface in the stack events"),
+                    (
+                        "CKV_AWS_173",
+                        "environment holds only non-secret settings, encrypted at rest by Lambda's default key",
+                    ),
+                ):
+                    skip_checkov(child, check_id, f"aws_eks_v2 kubectl provider (CDK-managed): {why}")
+
+    def _acknowledge_cdk_internals(self) -> None:
+        """Findings on resources aws_eks_v2 creates for itself (cluster role, kubectl provider)."""
+        acknowledge_managed_policies(
+            self.cluster.role,
+            ["AmazonEKSClusterPolicy"],
+            "The EKS service role's AWS-maintained policy, required by EKS for the control plane.",
+        )
+        provider = self.cluster.node.find_child("KubectlProvider")
+        acknowledge_managed_policies(
+            provider,
+            [
+                "service-role/AWSLambdaBasicExecutionRole",
+                "service-role/AWSLambdaVPCAccessExecutionRole",
+                "AmazonEC2ContainerRegistryReadOnly",
+            ],
+            "aws_eks_v2's kubectl/helm provider functions (CDK-managed): logging, ENIs in the private subnets "
+            "to reach a private endpoint, and pulling OCI Helm charts.",
+        )
+        acknowledge_nag(
+            provider,
+            "AwsSolutions-IAM4",
+            "aws_eks_v2's kubectl handler may pull charts from public ECR (Karpenter, Neuron); the condition "
+            "attaches the AWS-maintained public-ECR read policy only when needed.",
+            finding=(
+                'Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic6FE395CA",{"Fn::Join":["",["arn:",'
+                '{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},'
+                '{"Ref":"AWS::NoValue"}]}'
+            ),
+        )
+        handler = provider.node.find_child("Handler").node.default_child
+        assert isinstance(handler, CfnResource)
+        acknowledge_nag(
+            provider,
+            "AwsSolutions-IAM5",
+            "The CDK provider framework may invoke any published version of the kubectl handler it owns.",
+            finding=f"Resource::<{Stack.of(self).get_logical_id(handler)}.Arn>:*",
+        )
+        acknowledge_nag(
+            provider,
+            "AwsSolutions-L1",
+            "The kubectl/helm handler's runtime is chosen by aws-cdk-lib to match the kubectl layer; it moves "
+            "forward when aws-cdk-lib is upgraded (pinned in requirements.txt).",
+        )
+
+    def _addon(
+        self,
+        name: str,
+        *,
+        configuration: dict[str, object] | None = None,
+        service_account: str | None = None,
+        role: iam.IRole | None = None,
+    ) -> eks.CfnAddon:
+        addon = eks.CfnAddon(
+            self,
+            f"Addon-{name}",
+            addon_name=name,
+            addon_version=versions.EKS_ADDONS[name],
+            cluster_name=self.cluster.cluster_name,
+            resolve_conflicts="OVERWRITE",
+            configuration_values=json.dumps(configuration) if configuration else None,
+            pod_identity_associations=(
+                [eks.CfnAddon.PodIdentityAssociationProperty(role_arn=role.role_arn, service_account=service_account)]
+                if role is not None and service_account is not None
+                else None
+            ),
+        )
+        self.addons[name] = addon
+        return addon
+
+    def _system_nodegroup(self, props: SystemNodeGroupProps, subnets: ec2.SubnetSelection) -> eks.Nodegroup:
+        template = ec2.LaunchTemplate(
+            self,
+            "SystemNodeTemplate",
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        props.disk_gib, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3
+                    ),
+                )
+            ],
+        )
+        return self.cluster.add_nodegroup_capacity(
+            "SystemNodes",
+            ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
+            capacity_type=eks.CapacityType.ON_DEMAND,
+            instance_types=[ec2.InstanceType(t) for t in props.instance_types],
+            min_size=props.min_size,
+            desired_size=props.min_size,
+            max_size=props.max_size,
+            labels=dict(props.labels),
+            launch_template_spec=eks.LaunchTemplateSpec(
+                id=template.launch_template_id or "", version=template.latest_version_number
+            ),
+            node_role=self.node_role,
+            subnets=subnets,
+            enable_node_auto_repair=True,
+        )

@@ -1,0 +1,85 @@
+"""Helm values for the charts the cluster installs. Only keys we rely on are set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuron_platform.capacity import EFA_LABEL, NEURON_TAINT_KEY
+
+SYSTEM_NODE_LABEL = "neuron-platform/role"
+SYSTEM_NODE_VALUE = "system"
+NEURON_SCHEDULER_NAME = "my-scheduler"
+
+NEURON_TOLERATION = {"key": NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+CRITICAL_ADDONS_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists"}
+SYSTEM_NODE_SELECTOR = {"kubernetes.io/os": "linux", SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE}
+
+
+def karpenter_values(*, cluster_name: str, interruption_queue: str, service_account: str) -> dict[str, Any]:
+    """Karpenter controller: on the managed system nodes (never on nodes it launches)."""
+    return {
+        "settings": {
+            "clusterName": cluster_name,
+            "interruptionQueue": interruption_queue,
+            "featureGates": {
+                # Replace nodes the EKS node monitoring agent reports unhealthy.
+                "nodeRepair": True,
+                # Use ODCRs and Capacity Blocks listed in EC2NodeClasses.
+                "reservedCapacity": True,
+            },
+        },
+        "serviceAccount": {"name": service_account},
+        "replicas": 2,
+        "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+        "controller": {
+            "resources": {
+                "requests": {"cpu": "1", "memory": "1Gi"},
+                "limits": {"cpu": "1", "memory": "1Gi"},
+            }
+        },
+    }
+
+
+def neuron_chart_values() -> dict[str, Any]:
+    """Neuron chart: device plugin, the scheduler extension as `my-scheduler`, monitor, NPD.
+
+    The device plugin already tolerates the Neuron taint; neuron-monitor ships without
+    tolerations and would never run on Neuron nodes, so they are added. The node problem
+    detector runs in monitor mode: its recovery acts through Auto Scaling groups, which
+    Karpenter nodes do not have (Karpenter node repair replaces unhealthy nodes instead).
+    """
+    return {
+        "devicePlugin": {"tolerations": [CRITICAL_ADDONS_TOLERATION, NEURON_TOLERATION]},
+        "scheduler": {
+            "enabled": True,
+            "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+            "customScheduler": {
+                "enabled": True,
+                "fullnameOverride": NEURON_SCHEDULER_NAME,
+                "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+            },
+        },
+        "monitor": {"enabled": True, "exporter": {"tolerations": [NEURON_TOLERATION]}},
+        "npd": {"enabled": True, "nodeRecovery": {"enabled": False}},
+    }
+
+
+def efa_device_plugin_values() -> dict[str, Any]:
+    """EFA device plugin: only on EFA pools (an EFA-capable node without EFA crash-loops it)."""
+    return {
+        "nodeSelector": {EFA_LABEL: "true"},
+        "tolerations": [NEURON_TOLERATION],
+    }
+
+
+def load_balancer_controller_values(
+    *, cluster_name: str, region: str, vpc_id: str, service_account: str
+) -> dict[str, Any]:
+    return {
+        "clusterName": cluster_name,
+        "region": region,
+        "vpcId": vpc_id,
+        "serviceAccount": {"create": True, "name": service_account},
+        "replicaCount": 2,
+        "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+    }

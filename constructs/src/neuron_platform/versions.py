@@ -1,0 +1,115 @@
+"""Every version the platform deploys, in one place. Pinned; never ``latest``.
+
+Plain Python (no CDK import) so tests and the docs can read it. Upgrading: change a
+value here, run ``make test`` (the compatibility tests below guard the combinations),
+review the snapshot diff, deploy the CRD chart before the controller before the pools.
+
+Sources (checked 2026-11):
+- Kubernetes 1.36: newest EKS standard-support version with a CDK kubectl layer
+  (``aws-cdk.lambda-layer-kubectl-v36``) and a Karpenter release that supports it
+  (Karpenter docs v1.14 "Getting started": KARPENTER_VERSION=1.14.1, K8S_VERSION=1.36).
+- EKS add-on builds: the versions a Kubernetes 1.36 cluster resolves to
+  (``aws eks describe-addon-versions --kubernetes-version 1.36``), as recorded in
+  public 1.36 cluster configurations in 2026-10/11.
+- Karpenter controller/CRD charts: public.ecr.aws/karpenter (v1.14.1 release).
+- Neuron Helm chart 1.9.0 (images 2.31.0.0): public.ecr.aws/neuron/neuron-helm-chart.
+- EFA device plugin: eks-charts ``aws-efa-k8s-device-plugin`` chart 0.5.30 (image v0.5.20).
+- AWS Load Balancer Controller v3.2.2, chart 3.2.2 (the newest pairing aws-cdk-lib 2.275
+  ships, with its IAM policy, vendored in cluster/policies/).
+- AL2023 EKS AMI release v20260903 (awslabs/amazon-eks-ami); Karpenter's ``al2023@``
+  alias picks the Neuron variant of that release for inf/trn instance types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KUBERNETES_VERSION = "1.36"
+# Python package of the kubectl/helm Lambda layer; must match KUBERNETES_VERSION's minor.
+KUBECTL_LAYER_PACKAGE = "aws_cdk.lambda_layer_kubectl_v36"
+KUBECTL_LAYER_MINOR = "1.36"
+
+
+@dataclass(frozen=True)
+class HelmChartVersion:
+    """A Helm chart: where it lives and the exact version."""
+
+    chart: str
+    repository: str
+    version: str
+
+
+KARPENTER_VERSION = "1.14.1"
+KARPENTER_CRD_CHART = HelmChartVersion(
+    chart="karpenter-crd", repository="oci://public.ecr.aws/karpenter/karpenter-crd", version=KARPENTER_VERSION
+)
+KARPENTER_CHART = HelmChartVersion(
+    chart="karpenter", repository="oci://public.ecr.aws/karpenter/karpenter", version=KARPENTER_VERSION
+)
+NEURON_CHART = HelmChartVersion(
+    chart="neuron-helm-chart", repository="oci://public.ecr.aws/neuron/neuron-helm-chart", version="1.9.0"
+)
+NEURON_SDK_IMAGES = "2.31.0.0"
+EFA_DEVICE_PLUGIN_CHART = HelmChartVersion(
+    chart="aws-efa-k8s-device-plugin", repository="https://aws.github.io/eks-charts", version="0.5.30"
+)
+LOAD_BALANCER_CONTROLLER_VERSION = "v3.2.2"
+LOAD_BALANCER_CONTROLLER_CHART = HelmChartVersion(
+    chart="aws-load-balancer-controller", repository="https://aws.github.io/eks-charts", version="3.2.2"
+)
+
+# The AL2023 release every Karpenter EC2NodeClass uses. Pinned: "@latest" would roll
+# every Neuron node whenever AWS ships an AMI.
+AL2023_AMI_RELEASE = "v20260903"
+AMI_ALIAS = f"al2023@{AL2023_AMI_RELEASE}"
+
+# EKS managed add-ons for Kubernetes 1.36.
+EKS_ADDONS: dict[str, str] = {
+    "vpc-cni": "v1.22.4-eksbuild.3",
+    "kube-proxy": "v1.36.0-eksbuild.25",
+    "coredns": "v1.14.3-eksbuild.23",
+    "eks-pod-identity-agent": "v1.3.10-eksbuild.3",
+    "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
+    "eks-node-monitoring-agent": "v1.7.2-eksbuild.1",
+    "metrics-server": "v0.9.0-eksbuild.11",
+}
+
+# Oldest Karpenter release that supports each Kubernetes minor (Karpenter
+# compatibility matrix, docs "Upgrading > Compatibility"); a minor missing here is
+# reported as unknown rather than assumed compatible.
+KARPENTER_MIN_FOR_KUBERNETES: dict[str, str] = {
+    "1.35": "1.9.0",
+    "1.36": "1.13.0",
+}
+
+
+def _semver(value: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in value.lstrip("v").split("-")[0].split("."))
+
+
+def check_compatibility(
+    *,
+    kubernetes: str = KUBERNETES_VERSION,
+    karpenter: str = KARPENTER_VERSION,
+    kubectl_layer_minor: str = KUBECTL_LAYER_MINOR,
+    kube_proxy: str = EKS_ADDONS["kube-proxy"],
+) -> list[str]:
+    """Problems with a version combination; empty when it is consistent."""
+    problems: list[str] = []
+    minimum = KARPENTER_MIN_FOR_KUBERNETES.get(kubernetes)
+    if minimum is None:
+        problems.append(f"Kubernetes {kubernetes} has no known Karpenter compatibility entry")
+    elif _semver(karpenter) < _semver(minimum):
+        problems.append(f"Kubernetes {kubernetes} needs Karpenter >= {minimum}, got {karpenter}")
+    if kubectl_layer_minor != kubernetes:
+        problems.append(f"kubectl layer {kubectl_layer_minor} does not match Kubernetes {kubernetes}")
+    if ".".join(map(str, _semver(kube_proxy)[:2])) != kubernetes:
+        problems.append(f"kube-proxy {kube_proxy} does not match Kubernetes {kubernetes}")
+    return problems
+
+
+# Container images used by the first-run manifests (and later by serving/training).
+# inf2: the last vLLM Neuron image that still supports inf2 (SDK 2.31.1).
+INF2_SERVING_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.16.0-neuronx-py312-sdk2.31.1-ubuntu24.04"
+# trn1/trn2 training: Neuron PyTorch training DLC (ships EFA/libfabric and neuron tools).
+TRAINING_IMAGE = "public.ecr.aws/neuron/pytorch-training-neuronx:2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"

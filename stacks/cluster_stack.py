@@ -1,0 +1,126 @@
+"""The cluster stack: EKS, add-ons, Karpenter, device plugins and the Neuron pools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from neuron_platform.capacity import plan_pool
+from neuron_platform.cluster import (
+    Karpenter,
+    KarpenterTeardown,
+    LoadBalancerController,
+    NeuronCluster,
+    NeuronDevicePlugins,
+    NeuronNodePool,
+    SystemNodeGroupProps,
+)
+from neuron_platform.config import PlatformConfig
+from neuron_platform.log_encryption import logs_kms_key, retention_from_days
+from stacks.network_stack import NetworkStack
+
+
+class ClusterStack(Stack):
+    """Everything inside and around the EKS cluster, wired from the configuration."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, network: NetworkStack, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        name = config.project.name
+        removal = RemovalPolicy.RETAIN if config.project.retain_data_on_destroy else RemovalPolicy.DESTROY
+        net = network.network
+        settings = config.cluster
+
+        self.log_key = logs_kms_key(
+            self, "LogKey", description=f"Encrypts the log groups of EKS cluster {name}", removal_policy=removal
+        )
+        # Created before the cluster so EKS writes control-plane logs into a group we
+        # own: encrypted, with retention, and kept after destroy.
+        self.control_plane_logs = logs.LogGroup(
+            self,
+            "ControlPlaneLogs",
+            log_group_name=f"/aws/eks/{name}/cluster",
+            encryption_key=self.log_key,
+            retention=retention_from_days(settings.log_retention_days),
+            removal_policy=removal,
+        )
+        self.cluster = NeuronCluster(
+            self,
+            "Cluster",
+            cluster_name=name,
+            vpc=net.vpc,
+            control_plane_subnets=net.private_subnets,
+            admin_principal_arns=settings.admin_principal_arns,
+            public_access_cidrs=settings.endpoint_public_access_cidrs,
+            service_ipv4_cidr=settings.service_ipv4_cidr,
+            system_nodes=SystemNodeGroupProps(
+                instance_types=settings.system_nodes.instance_types,
+                min_size=settings.system_nodes.min_size,
+                max_size=settings.system_nodes.max_size,
+                disk_gib=settings.system_nodes.disk_gib,
+            ),
+            log_key=self.log_key,
+            removal_policy=removal,
+        )
+        eks_cluster = self.cluster.cluster
+        if net.imported:
+            Validations.of(self.cluster).acknowledge(
+                Acknowledgment(
+                    id="Annotation::@aws-cdk/aws-eks:clusterMustManuallyTagSubnet",
+                    reason="Subnets of an imported VPC are tagged by their owner; README 'Existing VPCs' lists the tags.",
+                )
+            )
+        eks_cluster.node.add_dependency(self.control_plane_logs)
+
+        self.karpenter = Karpenter(self, "Karpenter", cluster=eks_cluster, cluster_name=name)
+        self.karpenter.controller_chart.node.add_dependency(self.cluster.system_nodegroup)
+        self.teardown = KarpenterTeardown(
+            self,
+            "KarpenterTeardown",
+            cluster_name=name,
+            log_key=self.log_key,
+            log_retention=retention_from_days(settings.log_retention_days),
+            removal_policy=removal,
+        )
+        # Delete order: pools -> controller -> teardown -> node role, cluster, network.
+        # (the L1 cluster resource, not the construct: its children include the charts)
+        self.teardown.resource.node.add_dependency(
+            eks_cluster.node.find_child("Resource"), self.karpenter.node_role, self.karpenter.node_access_entry
+        )
+        self.karpenter.controller_chart.node.add_dependency(self.teardown.resource)
+
+        any_efa = any(p.efa for p in config.pools)
+        self.device_plugins = NeuronDevicePlugins(
+            self, "DevicePlugins", cluster=eks_cluster, efa=any_efa, depends_on=[self.cluster.system_nodegroup]
+        )
+        self.load_balancer_controller = LoadBalancerController(
+            self,
+            "LoadBalancerController",
+            cluster=eks_cluster,
+            cluster_name=name,
+            vpc_id=net.vpc.vpc_id,
+            depends_on=[self.cluster.system_nodegroup],
+        )
+
+        self.pools: dict[str, NeuronNodePool] = {}
+        for pool in config.pools:
+            plan = plan_pool(pool)
+            security_groups = [eks_cluster.cluster_security_group_id]
+            if pool.efa:
+                assert network.efa is not None  # the network stack creates it for EFA pools
+                security_groups.append(network.efa.security_group_id)
+            self.pools[pool.name] = NeuronNodePool(
+                self,
+                f"Pool-{pool.name}",
+                cluster=eks_cluster,
+                plan=plan,
+                node_role=self.karpenter.node_role,
+                subnets=[net.node_subnet_in(pool.zone)] if pool.zone else net.node_subnets,
+                security_group_ids=security_groups,
+                depends_on=[self.karpenter.controller_chart, *self.device_plugins.charts],
+                tags={"neuron-platform:project": name},
+            )

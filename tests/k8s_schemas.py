@@ -1,0 +1,74 @@
+"""Schema validation for every Kubernetes object the platform generates.
+
+CRD-based kinds (Karpenter) are validated with jsonschema against the vendored CRDs
+in tests/schemas/; core kinds with kubernetes-validate at the cluster's version.
+CEL rules (x-kubernetes-validations) are not evaluated here; the API server does that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+from neuron_platform import versions
+
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+
+def _checked_files() -> dict[str, Path]:
+    """CRD files whose sha256 matches their SOURCE.txt entry."""
+    out: dict[str, Path] = {}
+    for source in SCHEMAS.glob("*/SOURCE.txt"):
+        for digest, name in re.findall(r"^([0-9a-f]{64})\s+(\S+\.yaml)$", source.read_text(), re.M):
+            path = source.parent / name
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            if actual != digest:
+                raise AssertionError(f"{path} does not match the sha256 in {source}")
+            out[name] = path
+    return out
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema for every vendored CRD version."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in _checked_files().values():
+        crd = yaml.safe_load(path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            out[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
+    return out
+
+
+def validate(obj: dict[str, Any]) -> None:
+    """Raise if ``obj`` does not match its schema."""
+    key = (obj["apiVersion"], obj["kind"])
+    schema = crd_schemas().get(key)
+    if schema is not None:
+        jsonschema.validate(obj, _strict(schema))
+        return
+    kubernetes_validate.validate(obj, f"{versions.KUBERNETES_VERSION}.0", strict=True)
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """Forbid unknown fields where the CRD lists properties (the API server prunes them silently)."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {
+        k: _strict(v) if isinstance(v, dict) else [_strict(i) for i in v] if isinstance(v, list) else v
+        for k, v in schema.items()
+    }
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out

@@ -1,0 +1,448 @@
+"""Fine-grained assertions on the cluster stack (what scanners cannot see)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from neuron_platform import versions
+from neuron_platform.cluster.karpenter import INTERRUPTION_EVENTS
+from tests.conftest import SynthesizedApp
+from tests.helpers import helm_charts, manifests, props, resources
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def cluster_json(app: SynthesizedApp) -> dict[str, Any]:
+    return app.template_json(app.platform.cluster)
+
+
+def only(app: SynthesizedApp, type_name: str) -> tuple[str, dict[str, Any]]:
+    (item,) = resources(app.template(app.platform.cluster), type_name).items()
+    return item
+
+
+def objects(app: SynthesizedApp, kind: str) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests(cluster_json(app)) if m["kind"] == kind}
+
+
+# --- control plane -------------------------------------------------------------------
+
+
+def test_kubernetes_version_and_not_auto_mode(default_app: SynthesizedApp) -> None:
+    _, cluster = only(default_app, "AWS::EKS::Cluster")
+    assert props(cluster)["Version"] == versions.KUBERNETES_VERSION
+    assert props(cluster)["ComputeConfig"] == {"Enabled": False}
+    assert props(cluster)["BootstrapSelfManagedAddons"] is False
+    assert props(cluster)["Name"] == "neuron"
+
+
+def test_all_five_control_plane_log_types(default_app: SynthesizedApp) -> None:
+    _, cluster = only(default_app, "AWS::EKS::Cluster")
+    types = [t["Type"] for t in props(cluster)["Logging"]["ClusterLogging"]["EnabledTypes"]]
+    assert sorted(types) == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+def test_control_plane_log_group_is_ours_encrypted_and_retained(training_app: SynthesizedApp) -> None:
+    groups = resources(training_app.template(training_app.platform.cluster), "AWS::Logs::LogGroup")
+    (group,) = [g for g in groups.values() if props(g).get("LogGroupName") == "/aws/eks/trn-train/cluster"]
+    assert props(group)["RetentionInDays"] == 731
+    assert "KmsKeyId" in props(group)
+    assert group["DeletionPolicy"] == "Retain"
+    _, cluster = only(training_app, "AWS::EKS::Cluster")
+    assert any(d.startswith("ControlPlaneLogs") for d in cluster["DependsOn"])
+
+
+def test_every_log_group_in_the_stack_is_kms_encrypted(synthesized: dict[str, SynthesizedApp]) -> None:
+    for app in synthesized.values():
+        for logical_id, group in resources(app.template(app.platform.cluster), "AWS::Logs::LogGroup").items():
+            assert "KmsKeyId" in props(group), (app.name, logical_id)
+
+
+def test_secrets_are_envelope_encrypted_with_a_rotating_retained_key(default_app: SynthesizedApp) -> None:
+    _, cluster = only(default_app, "AWS::EKS::Cluster")
+    (encryption,) = props(cluster)["EncryptionConfig"]
+    assert encryption["Resources"] == ["secrets"]
+    key_id = encryption["Provider"]["KeyArn"]["Fn::GetAtt"][0]
+    key = resources(default_app.template(default_app.platform.cluster), "AWS::KMS::Key")[key_id]
+    assert props(key)["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+
+
+def test_default_endpoint_is_private_only(default_app: SynthesizedApp) -> None:
+    _, cluster = only(default_app, "AWS::EKS::Cluster")
+    vpc_config = props(cluster)["ResourcesVpcConfig"]
+    assert vpc_config["EndpointPrivateAccess"] is True
+    assert vpc_config["EndpointPublicAccess"] is False
+    assert "PublicAccessCidrs" not in vpc_config
+
+
+def test_public_endpoint_is_restricted_to_configured_cidrs(training_app: SynthesizedApp) -> None:
+    _, cluster = only(training_app, "AWS::EKS::Cluster")
+    vpc_config = props(cluster)["ResourcesVpcConfig"]
+    assert vpc_config["EndpointPrivateAccess"] is True
+    assert vpc_config["EndpointPublicAccess"] is True
+    assert vpc_config["PublicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+def test_authentication_by_access_entries_only(training_app: SynthesizedApp) -> None:
+    _, cluster = only(training_app, "AWS::EKS::Cluster")
+    assert props(cluster)["AccessConfig"]["AuthenticationMode"] == "API"
+    entries = resources(training_app.template(training_app.platform.cluster), "AWS::EKS::AccessEntry").values()
+    admins = [
+        e for e in entries if props(e).get("PrincipalArn") == "arn:aws:iam::123456789012:role/TrainingPlatformAdmin"
+    ]
+    (admin,) = admins
+    (policy,) = props(admin)["AccessPolicies"]
+    assert policy["AccessScope"] == {"Type": "cluster"}
+    assert policy["PolicyArn"]["Fn::Join"][1][-1].endswith("AmazonEKSClusterAdminPolicy")
+
+
+def test_service_cidr(default_app: SynthesizedApp) -> None:
+    _, cluster = only(default_app, "AWS::EKS::Cluster")
+    assert props(cluster)["KubernetesNetworkConfig"]["ServiceIpv4Cidr"] == "172.20.0.0/16"
+
+
+# --- system node group --------------------------------------------------------------
+
+
+def test_system_node_group_is_small_on_demand_and_labelled(training_app: SynthesizedApp) -> None:
+    _, group = only(training_app, "AWS::EKS::Nodegroup")
+    assert props(group)["CapacityType"] == "ON_DEMAND"
+    assert props(group)["AmiType"] == "AL2023_x86_64_STANDARD"
+    assert props(group)["InstanceTypes"] == ["m7i.xlarge", "m6i.xlarge"]
+    assert props(group)["ScalingConfig"] == {"DesiredSize": 3, "MaxSize": 6, "MinSize": 3}
+    assert props(group)["Labels"] == {"neuron-platform/role": "system"}
+    assert len(props(group)["Subnets"]) == 3  # one private subnet per zone
+    assert props(group)["NodeRepairConfig"] == {"Enabled": True}
+
+
+def test_system_nodes_use_imdsv2_hop_limit_1_and_encrypted_volumes(default_app: SynthesizedApp) -> None:
+    _, template = only(default_app, "AWS::EC2::LaunchTemplate")
+    data = props(template)["LaunchTemplateData"]
+    assert data["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
+    (volume,) = data["BlockDeviceMappings"]
+    assert volume["Ebs"] == {"Encrypted": True, "VolumeSize": 50, "VolumeType": "gp3"}
+
+
+# --- add-ons --------------------------------------------------------------------------
+
+
+def test_every_addon_is_pinned(default_app: SynthesizedApp) -> None:
+    addons = resources(default_app.template(default_app.platform.cluster), "AWS::EKS::Addon").values()
+    assert {props(a)["AddonName"]: props(a)["AddonVersion"] for a in addons} == versions.EKS_ADDONS
+
+
+def test_vpc_cni_uses_prefix_delegation_and_its_own_pod_identity_role(default_app: SynthesizedApp) -> None:
+    addons = resources(default_app.template(default_app.platform.cluster), "AWS::EKS::Addon").values()
+    (cni,) = [a for a in addons if props(a)["AddonName"] == "vpc-cni"]
+    assert json.loads(props(cni)["ConfigurationValues"])["env"]["ENABLE_PREFIX_DELEGATION"] == "true"
+    (association,) = props(cni)["PodIdentityAssociations"]
+    assert association["ServiceAccount"] == "aws-node"
+    (ebs,) = [a for a in addons if props(a)["AddonName"] == "aws-ebs-csi-driver"]
+    assert props(ebs)["PodIdentityAssociations"][0]["ServiceAccount"] == "ebs-csi-controller-sa"
+    assert association["RoleArn"] != props(ebs)["PodIdentityAssociations"][0]["RoleArn"]
+
+
+def test_pod_identity_roles_trust_only_eks_pod_identity(default_app: SynthesizedApp) -> None:
+    roles = resources(default_app.template(default_app.platform.cluster), "AWS::IAM::Role")
+    pod_roles = [
+        r
+        for r in roles.values()
+        if any(
+            s["Principal"].get("Service") == "pods.eks.amazonaws.com"
+            for s in props(r)["AssumeRolePolicyDocument"]["Statement"]
+        )
+    ]
+    assert len(pod_roles) == 4  # VPC CNI, EBS CSI, Karpenter, Load Balancer Controller: one each
+    for role in pod_roles:
+        (statement,) = props(role)["AssumeRolePolicyDocument"]["Statement"]
+        assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+
+
+def test_bootstrap_addons_come_before_nodes_and_the_rest_after(default_app: SynthesizedApp) -> None:
+    template = default_app.template(default_app.platform.cluster)
+    addons = resources(template, "AWS::EKS::Addon")
+    by_name = {props(a)["AddonName"]: logical for logical, a in addons.items()}
+    group_id, group = only(default_app, "AWS::EKS::Nodegroup")
+    for name in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+        assert by_name[name] in group["DependsOn"]
+    for name in ("coredns", "aws-ebs-csi-driver", "eks-node-monitoring-agent", "metrics-server"):
+        assert group_id in addons[by_name[name]]["DependsOn"]
+
+
+# --- Karpenter ------------------------------------------------------------------------
+
+
+def test_interruption_queue_is_encrypted_tls_only_with_short_retention(default_app: SynthesizedApp) -> None:
+    _, queue = only(default_app, "AWS::SQS::Queue")
+    assert props(queue)["MessageRetentionPeriod"] == 300
+    assert props(queue)["SqsManagedSseEnabled"] is True
+    _, policy = only(default_app, "AWS::SQS::QueuePolicy")
+    statements = props(policy)["PolicyDocument"]["Statement"]
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert len(deny) == 1
+    assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    senders = [s for s in statements if s["Effect"] == "Allow"]
+    assert {s["Principal"]["Service"] for s in senders} == {"events.amazonaws.com"}
+
+
+def test_five_interruption_rules_target_the_queue(default_app: SynthesizedApp) -> None:
+    queue_id, _ = only(default_app, "AWS::SQS::Queue")
+    rules = resources(default_app.template(default_app.platform.cluster), "AWS::Events::Rule").values()
+    patterns = sorted(
+        (props(r)["EventPattern"]["source"][0], props(r)["EventPattern"]["detail-type"][0]) for r in rules
+    )
+    assert patterns == sorted(INTERRUPTION_EVENTS.values())
+    for rule in rules:
+        (target,) = props(rule)["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def _karpenter_policy(app: SynthesizedApp) -> list[dict[str, Any]]:
+    policies = resources(app.template(app.platform.cluster), "AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("KarpenterControllerPolicy")]
+    statements: list[dict[str, Any]] = props(policy)["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_karpenter_can_only_touch_this_clusters_instances(default_app: SynthesizedApp) -> None:
+    statements = {s["Sid"]: s for s in _karpenter_policy(default_app)}
+    owned = {"aws:ResourceTag/kubernetes.io/cluster/neuron": "owned"}
+    assert statements["AllowScopedDeletion"]["Condition"]["StringEquals"] == owned
+    assert sorted(statements["AllowScopedDeletion"]["Action"]) == ["ec2:DeleteLaunchTemplate", "ec2:TerminateInstances"]
+    create = statements["AllowScopedEC2InstanceActionsWithTags"]["Condition"]["StringEquals"]
+    assert create == {
+        "aws:RequestTag/kubernetes.io/cluster/neuron": "owned",
+        "aws:RequestTag/eks:eks-cluster-name": "neuron",
+    }
+    reads = statements["AllowRegionalReadActions"]
+    assert reads["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+    assert "ec2:DescribeInstanceStatus" in reads["Action"]
+
+
+def test_karpenter_passes_only_its_node_role(default_app: SynthesizedApp) -> None:
+    statements = {s["Sid"]: s for s in _karpenter_policy(default_app)}
+    roles = resources(default_app.template(default_app.platform.cluster), "AWS::IAM::Role")
+    (node_role_id,) = [k for k in roles if k.startswith("KarpenterNodeRole")]
+    assert statements["AllowPassingInstanceRole"]["Resource"] == {"Fn::GetAtt": [node_role_id, "Arn"]}
+
+
+def test_karpenter_node_role_has_an_ec2_linux_access_entry(default_app: SynthesizedApp) -> None:
+    entries = resources(default_app.template(default_app.platform.cluster), "AWS::EKS::AccessEntry").values()
+    (node_entry,) = [e for e in entries if props(e).get("Type") == "EC2_LINUX"]
+    assert props(node_entry)["PrincipalArn"]["Fn::GetAtt"][0].startswith("KarpenterNodeRole")
+
+
+def test_karpenter_controller_identity_is_pod_identity(default_app: SynthesizedApp) -> None:
+    associations = resources(default_app.template(default_app.platform.cluster), "AWS::EKS::PodIdentityAssociation")
+    accounts = sorted((props(a)["Namespace"], props(a)["ServiceAccount"]) for a in associations.values())
+    assert accounts == [("kube-system", "aws-load-balancer-controller"), ("kube-system", "karpenter")]
+
+
+def test_karpenter_charts_are_pinned_with_crds_from_their_own_chart(default_app: SynthesizedApp) -> None:
+    charts = helm_charts(cluster_json(default_app))
+    assert charts["karpenter-crd"]["Version"] == versions.KARPENTER_VERSION
+    assert charts["karpenter-crd"]["Repository"] == "oci://public.ecr.aws/karpenter/karpenter-crd"
+    controller = charts["karpenter"]
+    assert controller["Version"] == versions.KARPENTER_VERSION
+    assert controller["SkipCrds"] is True
+    assert controller["Namespace"] == "kube-system"
+
+
+def test_karpenter_values(default_app: SynthesizedApp) -> None:
+    values = helm_charts(cluster_json(default_app))["karpenter"]["Values"]
+    assert values["settings"]["clusterName"] == "neuron"
+    assert values["settings"]["interruptionQueue"] == "placeholder"  # the queue's QueueName attribute
+    assert values["settings"]["featureGates"] == {"nodeRepair": True, "reservedCapacity": True}
+    assert values["serviceAccount"]["name"] == "karpenter"
+    assert values["nodeSelector"]["neuron-platform/role"] == "system"
+    raw = resources(default_app.template(default_app.platform.cluster), "Custom::AWSCDK-EKS-HelmChart")
+    (karpenter,) = [c for c in raw.values() if props(c)["Release"] == "karpenter"]
+    assert any(
+        isinstance(p, dict) and p.get("Fn::GetAtt", [None, None])[1] == "QueueName"
+        for p in props(karpenter)["Values"]["Fn::Join"][1]
+    )
+
+
+# --- device plugins and load balancer controller ----------------------------------------
+
+
+def test_neuron_chart_enables_plugin_scheduler_and_monitor(default_app: SynthesizedApp) -> None:
+    chart = helm_charts(cluster_json(default_app))["neuron"]
+    assert (chart["Repository"], chart["Version"]) == (versions.NEURON_CHART.repository, versions.NEURON_CHART.version)
+    values = chart["Values"]
+    assert values["scheduler"]["enabled"] is True
+    assert values["scheduler"]["customScheduler"]["fullnameOverride"] == "my-scheduler"
+    neuron_toleration = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+    assert neuron_toleration in values["monitor"]["exporter"]["tolerations"]
+    assert neuron_toleration in values["devicePlugin"]["tolerations"]
+    assert values["npd"]["nodeRecovery"]["enabled"] is False
+
+
+def test_efa_plugin_only_where_efa_pools_exist(synthesized: dict[str, SynthesizedApp]) -> None:
+    for name, app in synthesized.items():
+        charts = helm_charts(cluster_json(app))
+        has_efa = any(p.efa for p in app.config.pools)
+        assert ("aws-efa-k8s-device-plugin" in charts) == has_efa, name
+        if has_efa:
+            values = charts["aws-efa-k8s-device-plugin"]["Values"]
+            assert values["nodeSelector"] == {"neuron-platform/efa": "true"}
+            assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in values[
+                "tolerations"
+            ]
+            assert charts["aws-efa-k8s-device-plugin"]["Version"] == versions.EFA_DEVICE_PLUGIN_CHART.version
+
+
+def test_no_second_neuron_device_plugin(synthesized: dict[str, SynthesizedApp]) -> None:
+    for app in synthesized.values():
+        names = [m["metadata"]["name"] for m in manifests(cluster_json(app))]
+        assert not any("neuron-device-plugin" in n for n in names)
+        assert not any(m["kind"] == "DaemonSet" for m in manifests(cluster_json(app)))
+
+
+def test_load_balancer_controller_is_pinned_and_told_region_and_vpc(default_app: SynthesizedApp) -> None:
+    chart = helm_charts(cluster_json(default_app))["aws-load-balancer-controller"]
+    assert chart["Version"] == versions.LOAD_BALANCER_CONTROLLER_CHART.version
+    assert chart["Values"]["region"] == "us-east-1"
+    assert chart["Values"]["vpcId"] == "vpc-0imported0"
+    assert chart["Values"]["clusterName"] == "neuron"
+
+
+# --- Neuron pools -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["default", "inference-small", "training-multinode", "existing-vpc"])
+def test_one_nodepool_and_nodeclass_per_configured_pool(synthesized: dict[str, SynthesizedApp], name: str) -> None:
+    app = synthesized[name]
+    expected = {p.name for p in app.config.pools}
+    assert set(objects(app, "NodePool")) == expected
+    assert set(objects(app, "EC2NodeClass")) == expected
+
+
+def test_every_pool_is_tainted_and_limited(synthesized: dict[str, SynthesizedApp]) -> None:
+    for app in synthesized.values():
+        for pool in objects(app, "NodePool").values():
+            spec = pool["spec"]
+            assert spec["template"]["spec"]["taints"] == [{"key": "aws.amazon.com/neuron", "effect": "NoSchedule"}]
+            assert set(spec["limits"]) == {"cpu", "memory", "aws.amazon.com/neuron"}
+
+
+def test_disruption_by_purpose(training_app: SynthesizedApp, synthesized: dict[str, SynthesizedApp]) -> None:
+    training = objects(training_app, "NodePool")["trn1-efa"]["spec"]["disruption"]
+    assert training == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "30m", "budgets": [{"nodes": "10%"}]}
+    inference = objects(synthesized["inference-small"], "NodePool")["inf2-serving"]["spec"]["disruption"]
+    assert inference["consolidationPolicy"] == "WhenEmptyOrUnderutilized"
+
+
+def test_every_node_class_pins_the_ami_uses_imdsv2_hop_1_and_encrypts(synthesized: dict[str, SynthesizedApp]) -> None:
+    for app in synthesized.values():
+        for node_class in objects(app, "EC2NodeClass").values():
+            spec = node_class["spec"]
+            assert spec["amiSelectorTerms"] == [{"alias": versions.AMI_ALIAS}]
+            assert "latest" not in versions.AMI_ALIAS
+            assert spec["metadataOptions"]["httpTokens"] == "required"
+            assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
+            (root,) = spec["blockDeviceMappings"]
+            assert root["ebs"]["encrypted"] is True
+            assert spec["associatePublicIPAddress"] is False
+
+
+def test_root_volumes_and_instance_store_by_family(synthesized: dict[str, SynthesizedApp]) -> None:
+    inf2 = objects(synthesized["default"], "EC2NodeClass")["inf2-inference"]["spec"]
+    assert inf2["blockDeviceMappings"][0]["ebs"]["volumeSize"] == "500Gi"
+    assert "instanceStorePolicy" not in inf2
+    trn = objects(synthesized["training-multinode"], "EC2NodeClass")["trn1-dev"]["spec"]
+    assert trn["blockDeviceMappings"][0]["ebs"]["volumeSize"] == "100Gi"
+    assert trn["instanceStorePolicy"] == "RAID0"
+
+
+def test_efa_pool_has_its_own_class_zone_placement_group_and_efa_group(training_app: SynthesizedApp) -> None:
+    node_class = objects(training_app, "EC2NodeClass")["trn1-efa"]["spec"]
+    pool = objects(training_app, "NodePool")["trn1-efa"]["spec"]["template"]
+    assert {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1a"]} in pool["spec"][
+        "requirements"
+    ]
+    assert pool["metadata"]["labels"]["neuron-platform/efa"] == "true"
+    assert len(node_class["subnetSelectorTerms"]) == 1  # the zone's node subnet only
+    assert len(node_class["securityGroupSelectorTerms"]) == 2  # cluster SG + EFA SG
+    assert node_class["placementGroupSelector"] == {"name": "placement-group-name"}
+    raw = resources(training_app.template(training_app.platform.cluster), "Custom::AWSCDK-EKS-KubernetesResource")
+    (efa_manifest,) = [m for k, m in raw.items() if "trn1efa" in k]
+    parts = props(efa_manifest)["Manifest"]["Fn::Join"][1]
+    refs = [p for p in parts if isinstance(p, dict)]
+    assert any(p.get("Ref", "").startswith("Pooltrn1efaPlacementGroup") for p in refs)
+    assert any("EfaGroup" in str(p) for p in refs)  # the EFA security group from the network stack
+    groups = resources(training_app.template(training_app.platform.cluster), "AWS::EC2::PlacementGroup")
+    assert len(groups) == 2
+    assert all(props(g)["Strategy"] == "cluster" for g in groups.values())
+
+
+def test_non_efa_pools_have_no_efa_group_or_placement_group(training_app: SynthesizedApp) -> None:
+    dev = objects(training_app, "EC2NodeClass")["trn1-dev"]["spec"]
+    assert len(dev["securityGroupSelectorTerms"]) == 1
+    assert "placementGroupSelector" not in dev
+    assert len(dev["subnetSelectorTerms"]) == 3
+
+
+def test_reserved_capacity_first_with_reservation_selectors(training_app: SynthesizedApp) -> None:
+    requirements = objects(training_app, "NodePool")["trn1-efa"]["spec"]["template"]["spec"]["requirements"]
+    (capacity,) = [r for r in requirements if r["key"] == "karpenter.sh/capacity-type"]
+    assert capacity["values"] == ["reserved", "on-demand"]
+    terms = objects(training_app, "EC2NodeClass")["trn1-efa"]["spec"]["capacityReservationSelectorTerms"]
+    assert terms == [{"id": "cr-0123456789abcdef0"}, {"id": "cr-0fedcba9876543210"}]
+
+
+def test_pools_wait_for_karpenter_and_the_device_plugins(default_app: SynthesizedApp) -> None:
+    raw = resources(default_app.template(default_app.platform.cluster), "Custom::AWSCDK-EKS-KubernetesResource")
+    for manifest in raw.values():
+        depends = manifest["DependsOn"]
+        assert any(d.startswith("ClusterchartKarpenter") and "Crds" not in d for d in depends)
+        assert any(d.startswith("ClusterchartNeuron") for d in depends)
+
+
+# --- teardown -------------------------------------------------------------------------
+
+
+def test_teardown_runs_after_the_controller_is_gone_and_before_roles(default_app: SynthesizedApp) -> None:
+    template = default_app.template(default_app.platform.cluster)
+    (teardown_id,) = resources(template, "Custom::KarpenterTeardown")
+    charts = resources(template, "Custom::AWSCDK-EKS-HelmChart")
+    (controller,) = [c for c in charts.values() if props(c)["Release"] == "karpenter"]
+    assert teardown_id in controller["DependsOn"]  # deleted after the controller is uninstalled
+    teardown = resources(template, "Custom::KarpenterTeardown")[teardown_id]
+    cluster_id, _ = only(default_app, "AWS::EKS::Cluster")
+    assert cluster_id in teardown["DependsOn"]
+    assert any(d.startswith("KarpenterNodeRole") for d in teardown["DependsOn"])
+    assert props(teardown)["ClusterName"] == "neuron"
+
+
+def test_teardown_function_may_terminate_only_karpenter_instances_of_this_cluster(default_app: SynthesizedApp) -> None:
+    policies = resources(default_app.template(default_app.platform.cluster), "AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("KarpenterTeardownRoleDefaultPolicy")]
+    statements = props(policy)["PolicyDocument"]["Statement"]
+    (terminate,) = [s for s in statements if s["Action"] == "ec2:TerminateInstances"]
+    assert terminate["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/kubernetes.io/cluster/neuron": "owned"},
+        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+    }
+    default_app.template(default_app.platform.cluster).has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handler.handler",
+            "Timeout": 900,
+            "ReservedConcurrentExecutions": 1,
+            "Runtime": Match.string_like_regexp("python3"),
+        },
+    )
+
+
+def test_charts_wait_for_the_system_nodes(default_app: SynthesizedApp) -> None:
+    group_id, _ = only(default_app, "AWS::EKS::Nodegroup")
+    charts = resources(default_app.template(default_app.platform.cluster), "Custom::AWSCDK-EKS-HelmChart")
+    for chart in charts.values():
+        if props(chart)["Release"] != "karpenter-crd":  # CRDs need no nodes
+            assert group_id in chart["DependsOn"], props(chart)["Release"]
