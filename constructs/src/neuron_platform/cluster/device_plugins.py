@@ -8,6 +8,7 @@ from aws_cdk import aws_eks_v2 as eks
 
 from constructs import Construct, IDependable
 from neuron_platform import versions
+from neuron_platform.cluster.helm import install_chart
 from neuron_platform.k8s.helm_values import efa_device_plugin_values, neuron_chart_values
 
 
@@ -35,25 +36,15 @@ class NeuronDevicePlugins(Construct):
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        neuron = versions.NEURON_CHART
-        self.neuron_chart = cluster.add_helm_chart(
-            "Neuron",
-            chart=neuron.chart,
-            repository=neuron.repository,
-            version=neuron.version,
-            namespace="kube-system",
-            release="neuron",
-            values=neuron_chart_values(),
+        self.neuron_chart = install_chart(
+            cluster, "Neuron", versions.NEURON_CHART, release="neuron", values=neuron_chart_values()
         )
         self.efa_chart: eks.HelmChart | None = None
         if efa:
-            plugin = versions.EFA_DEVICE_PLUGIN_CHART
-            self.efa_chart = cluster.add_helm_chart(
+            self.efa_chart = install_chart(
+                cluster,
                 "Efa",
-                chart=plugin.chart,
-                repository=plugin.repository,
-                version=plugin.version,
-                namespace="kube-system",
+                versions.EFA_DEVICE_PLUGIN_CHART,
                 release="aws-efa-k8s-device-plugin",
                 values=efa_device_plugin_values(),
             )

@@ -11,9 +11,10 @@ from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 from neuron_platform import versions
+from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.node_role import node_role
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import (
-    acknowledge_managed_policies,
     acknowledge_nag,
     acknowledge_wildcard_resources,
     skip_checkov,
@@ -50,14 +51,9 @@ class Karpenter(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, cluster: eks.Cluster, cluster_name: str) -> None:
         super().__init__(scope, construct_id)
         self.cluster_name = cluster_name
-        self.node_role = iam.Role(
-            self,
-            "NodeRole",
-            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description=f"Nodes Karpenter launches in EKS cluster {cluster_name}",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(n) for n in NODE_MANAGED_POLICIES],
+        self.node_role = node_role(
+            self, "NodeRole", description=f"Nodes Karpenter launches in EKS cluster {cluster_name}"
         )
-        acknowledge_managed_policies(self.node_role, NODE_MANAGED_POLICIES, NODE_POLICY_REASON)
         self.node_access_entry = eks.CfnAccessEntry(
             self,
             "NodeAccessEntry",
@@ -111,23 +107,15 @@ class Karpenter(Construct):
             cluster_name=cluster.cluster_name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT
         )
 
-        crd = versions.KARPENTER_CRD_CHART
-        self.crd_chart = cluster.add_helm_chart(
-            "KarpenterCrds",
-            chart=crd.chart,
-            repository=crd.repository,
-            version=crd.version,
-            namespace=NAMESPACE,
-            release="karpenter-crd",
+        self.crd_chart = install_chart(
+            cluster, "KarpenterCrds", versions.KARPENTER_CRD_CHART, release="karpenter-crd", namespace=NAMESPACE
         )
-        chart = versions.KARPENTER_CHART
-        self.controller_chart = cluster.add_helm_chart(
+        self.controller_chart = install_chart(
+            cluster,
             "Karpenter",
-            chart=chart.chart,
-            repository=chart.repository,
-            version=chart.version,
-            namespace=NAMESPACE,
+            versions.KARPENTER_CHART,
             release="karpenter",
+            namespace=NAMESPACE,
             # CRDs come from the karpenter-crd chart, which (unlike a chart's crds/ folder) Helm upgrades.
             skip_crds=True,
             values=karpenter_values(
@@ -138,17 +126,6 @@ class Karpenter(Construct):
         )
         for dependency in (self.crd_chart, self.association, self.node_access_entry, self.controller_policy):
             self.controller_chart.node.add_dependency(dependency)
-
-
-NODE_MANAGED_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEC2ContainerRegistryPullOnly",
-    "AmazonSSMManagedInstanceCore",
-)
-NODE_POLICY_REASON = (
-    "AWS-maintained EKS node policies (kubelet registration, image pulls, SSM Session Manager instead of SSH); "
-    "they track EKS changes, which a copied inline policy would not."
-)
 
 
 def karpenter_wildcard_reason(resource: str) -> str:

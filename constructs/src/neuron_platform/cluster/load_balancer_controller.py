@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IDependable
 from neuron_platform import versions
+from neuron_platform.cluster.helm import install_chart
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import acknowledge_wildcard_resources, skip_checkov
 from neuron_platform.k8s.helm_values import load_balancer_controller_values
@@ -77,13 +78,10 @@ class LoadBalancerController(Construct):
         association = self.identity.associate(
             cluster_name=cluster.cluster_name, namespace="kube-system", service_account=SERVICE_ACCOUNT
         )
-        chart = versions.LOAD_BALANCER_CONTROLLER_CHART
-        self.chart = cluster.add_helm_chart(
+        self.chart = install_chart(
+            cluster,
             "Chart",
-            chart=chart.chart,
-            repository=chart.repository,
-            version=chart.version,
-            namespace="kube-system",
+            versions.LOAD_BALANCER_CONTROLLER_CHART,
             release="aws-load-balancer-controller",
             values=load_balancer_controller_values(
                 cluster_name=cluster_name, region=Stack.of(self).region, vpc_id=vpc_id, service_account=SERVICE_ACCOUNT

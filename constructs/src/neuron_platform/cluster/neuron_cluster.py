@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from neuron_platform import versions
-from neuron_platform.cluster.karpenter import NODE_MANAGED_POLICIES, NODE_POLICY_REASON
+from neuron_platform.cluster.node_role import node_role
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import acknowledge_managed_policies, acknowledge_nag, skip_checkov
 from neuron_platform.k8s.helm_values import SYSTEM_NODE_LABEL, SYSTEM_NODE_VALUE
@@ -158,14 +158,9 @@ class NeuronCluster(Construct):
         self._addon("kube-proxy")
         self._addon("eks-pod-identity-agent")
 
-        self.node_role = iam.Role(
-            self,
-            "SystemNodeRole",
-            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description=f"System node group of EKS cluster {cluster_name}",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(n) for n in NODE_MANAGED_POLICIES],
+        self.node_role = node_role(
+            self, "SystemNodeRole", description=f"System node group of EKS cluster {cluster_name}"
         )
-        acknowledge_managed_policies(self.node_role, NODE_MANAGED_POLICIES, NODE_POLICY_REASON)
         self.system_nodegroup = self._system_nodegroup(system_nodes, subnets)
         for name in BOOTSTRAP_ADDONS:
             self.system_nodegroup.node.add_dependency(self.addons[name])
