@@ -17,6 +17,7 @@ from neuron_platform.cluster import (
     NeuronDevicePlugins,
     NeuronNodePool,
     SystemNodeGroupProps,
+    TrainingPlatform,
 )
 from neuron_platform.config import PlatformConfig
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
@@ -76,7 +77,8 @@ class ClusterStack(Stack):
             )
         eks_cluster.node.add_dependency(self.control_plane_logs)
 
-        self.karpenter = Karpenter(self, "Karpenter", cluster=eks_cluster, cluster_name=name)
+        training = config.training.enabled
+        self.karpenter = Karpenter(self, "Karpenter", cluster=eks_cluster, cluster_name=name, node_overlay=training)
         self.karpenter.controller_chart.node.add_dependency(self.cluster.system_nodegroup)
         self.teardown = KarpenterTeardown(
             self,
@@ -123,4 +125,16 @@ class ClusterStack(Stack):
                 security_group_ids=security_groups,
                 depends_on=[self.karpenter.controller_chart, *self.device_plugins.charts],
                 tags={"neuron-platform:project": name},
+            )
+
+        self.training: TrainingPlatform | None = None
+        if training:
+            self.training = TrainingPlatform(
+                self,
+                "Training",
+                cluster=eks_cluster,
+                pools=[plan_pool(p) for p in config.efa_training_pools],
+                namespace=config.training.namespace,
+                compile_cache_url=config.training.compile_cache_url,
+                depends_on=[self.karpenter.controller_chart, self.cluster.system_nodegroup],
             )

@@ -19,5 +19,10 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
             for obj in manifests(app.template_json(stack)):
                 validate(obj)
                 checked += 1
-    # Two objects (EC2NodeClass + NodePool) per configured pool across all configs.
-    assert checked == 2 * sum(len(app.config.pools) for app in synthesized.values())
+    # EC2NodeClass + NodePool per pool; where training is enabled, the training service
+    # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool.
+    expected = sum(
+        2 * len(app.config.pools) + (1 + 2 * len(app.config.efa_training_pools) if app.config.training.enabled else 0)
+        for app in synthesized.values()
+    )
+    assert checked == expected

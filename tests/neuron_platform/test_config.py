@@ -68,7 +68,7 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
     (
         "unknown-top-level-key",
         with_changes(("clusters", {})),
-        "clusters: unknown key; allowed keys here: project, network, cluster, pools",
+        "clusters: unknown key; allowed keys here: project, network, cluster, pools, training",
     ),
     (
         "wrong-type",
@@ -231,6 +231,17 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
         "pools[1].name: got 'inf2'; pool names must be unique",
     ),
     (
+        "training-without-efa-pool",
+        with_changes(("training", {"enabled": True})),
+        "training.enabled: got true, but no pool has purpose: training and efa: true; add one (multi-node "
+        "training runs on EFA pools)",
+    ),
+    (
+        "bad-compile-cache-url",
+        with_changes(("training", {"compile_cache_url": "bucket/prefix"})),
+        "training.compile_cache_url: got 'bucket/prefix'; allowed: an S3 URL like s3://my-bucket/neuron-cache",
+    ),
+    (
         "reserved-tag-key",
         with_changes(("project.tags", {"aws:owner": "me"})),
         "project.tags: tag key 'aws:owner' must be 1-128 characters and not start with 'aws:'",
@@ -253,11 +264,11 @@ def test_bad_config_gets_one_exact_line(
 
 BAD_FILES: list[tuple[str, str | None, str]] = [
     ("missing-file", None, "file not found"),
-    ("empty-file", "", "file is empty; expected a mapping with keys: project, network, cluster, pools"),
+    ("empty-file", "", "file is empty; expected a mapping with keys: project, network, cluster, pools, training"),
     (
         "comments-only",
         "# nothing here\n",
-        "file is empty; expected a mapping with keys: project, network, cluster, pools",
+        "file is empty; expected a mapping with keys: project, network, cluster, pools, training",
     ),
     (
         "invalid-yaml",
@@ -267,7 +278,7 @@ BAD_FILES: list[tuple[str, str | None, str]] = [
     (
         "top-level-list",
         "- project\n",
-        "top level is a list; expected a mapping with keys: project, network, cluster, pools",
+        "top level is a list; expected a mapping with keys: project, network, cluster, pools, training",
     ),
     (
         "duplicate-key",

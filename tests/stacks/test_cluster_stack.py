@@ -257,7 +257,7 @@ def test_karpenter_values(default_app: SynthesizedApp) -> None:
     values = helm_charts(cluster_json(default_app))["karpenter"]["Values"]
     assert values["settings"]["clusterName"] == "neuron"
     assert values["settings"]["interruptionQueue"] == "placeholder"  # the queue's QueueName attribute
-    assert values["settings"]["featureGates"] == {"nodeRepair": True, "reservedCapacity": True}
+    assert values["settings"]["featureGates"] == {"nodeRepair": True, "reservedCapacity": True, "nodeOverlay": False}
     assert values["serviceAccount"]["name"] == "karpenter"
     assert values["nodeSelector"]["neuron-platform/role"] == "system"
     raw = resources(default_app.template(default_app.platform.cluster), "Custom::AWSCDK-EKS-HelmChart")
@@ -368,10 +368,11 @@ def test_efa_pool_has_its_own_class_zone_placement_group_and_efa_group(training_
     ]
     assert pool["metadata"]["labels"]["neuron-platform/efa"] == "true"
     assert len(node_class["subnetSelectorTerms"]) == 1  # the zone's node subnet only
+    assert "vm.nr_hugepages=5128" in node_class["userData"]  # hugepages for libfabric, before kubelet
     assert len(node_class["securityGroupSelectorTerms"]) == 2  # cluster SG + EFA SG
     assert node_class["placementGroupSelector"] == {"name": "placement-group-name"}
     raw = resources(training_app.template(training_app.platform.cluster), "Custom::AWSCDK-EKS-KubernetesResource")
-    (efa_manifest,) = [m for k, m in raw.items() if "trn1efa" in k]
+    (efa_manifest,) = [m for k, m in raw.items() if "Pooltrn1efa" in k]
     parts = props(efa_manifest)["Manifest"]["Fn::Join"][1]
     refs = [p for p in parts if isinstance(p, dict)]
     assert any(p.get("Ref", "").startswith("Pooltrn1efaPlacementGroup") for p in refs)
@@ -383,6 +384,7 @@ def test_efa_pool_has_its_own_class_zone_placement_group_and_efa_group(training_
 
 def test_non_efa_pools_have_no_efa_group_or_placement_group(training_app: SynthesizedApp) -> None:
     dev = objects(training_app, "EC2NodeClass")["trn1-dev"]["spec"]
+    assert "userData" not in dev
     assert len(dev["securityGroupSelectorTerms"]) == 1
     assert "placementGroupSelector" not in dev
     assert len(dev["subnetSelectorTerms"]) == 3
@@ -446,3 +448,78 @@ def test_charts_wait_for_the_system_nodes(default_app: SynthesizedApp) -> None:
     for chart in charts.values():
         if props(chart)["Release"] != "karpenter-crd":  # CRDs need no nodes
             assert group_id in chart["DependsOn"], props(chart)["Release"]
+
+
+# --- training -------------------------------------------------------------------------
+
+
+def test_no_training_stack_pieces_unless_enabled(synthesized: dict[str, SynthesizedApp]) -> None:
+    for name, app in synthesized.items():
+        charts = helm_charts(cluster_json(app))
+        assert ("kubeflow-trainer" in charts) == app.config.training.enabled, name
+        assert bool(objects(app, "ClusterTrainingRuntime")) == app.config.training.enabled, name
+
+
+def test_kubeflow_trainer_is_pinned_with_jobset_on_system_nodes(training_app: SynthesizedApp) -> None:
+    chart = helm_charts(cluster_json(training_app))["kubeflow-trainer"]
+    assert chart["Repository"] == "oci://ghcr.io/kubeflow/charts/kubeflow-trainer"
+    assert chart["Version"] == versions.KUBEFLOW_TRAINER_CHART.version
+    assert chart["Namespace"] == "kubeflow-system"
+    assert chart["CreateNamespace"] is True
+    assert chart["Values"]["jobset"] == {"install": True}
+    assert chart["Values"]["manager"]["nodeSelector"]["neuron-platform/role"] == "system"
+    assert chart["Values"]["runtimes"] == {"defaultEnabled": False}
+
+
+def test_karpenter_node_overlay_gate_follows_training(training_app: SynthesizedApp) -> None:
+    values = helm_charts(cluster_json(training_app))["karpenter"]["Values"]
+    assert values["settings"]["featureGates"]["nodeOverlay"] is True
+
+
+def test_one_runtime_and_hugepages_overlay_per_efa_training_pool(training_app: SynthesizedApp) -> None:
+    runtimes = objects(training_app, "ClusterTrainingRuntime")
+    assert set(runtimes) == {"neuronx-trn1-efa", "neuronx-trn1n-efa"}
+    overlays = objects(training_app, "NodeOverlay")
+    assert set(overlays) == {"trn1-efa-hugepages", "trn1n-efa-hugepages"}
+    assert overlays["trn1-efa-hugepages"]["spec"]["capacity"] == {"hugepages-2Mi": "5120Mi"}
+
+
+@pytest.mark.parametrize(("runtime", "efa"), [("neuronx-trn1-efa", "8"), ("neuronx-trn1n-efa", "16")])
+def test_runtime_requests_the_whole_node(training_app: SynthesizedApp, runtime: str, efa: str) -> None:
+    spec = objects(training_app, "ClusterTrainingRuntime")[runtime]["spec"]
+    pod = spec["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["aws.amazon.com/neuron"] == "16"
+    assert container["resources"]["limits"]["vpc.amazonaws.com/efa"] == efa
+    assert container["resources"]["limits"]["hugepages-2Mi"] == "5120Mi"
+    assert pod["schedulerName"] == "my-scheduler"
+    assert pod["nodeSelector"] == {"neuron-platform/pool": runtime.removeprefix("neuronx-")}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["FI_PROVIDER"] == "efa"
+    assert env["NEURON_COMPILE_CACHE_URL"] == "s3://trn-train-neuron-cache/compile-cache"
+
+
+def test_runtimes_wait_for_the_trainer_and_karpenter(training_app: SynthesizedApp) -> None:
+    raw = resources(training_app.template(training_app.platform.cluster), "Custom::AWSCDK-EKS-KubernetesResource")
+    training = [m for k, m in raw.items() if "Training" in k and "ServiceAccount" not in k]
+    assert len(training) == 2
+    for manifest in training:
+        assert any(d.startswith("ClusterchartKubeflowTrainer") for d in manifest["DependsOn"])
+        assert any(d.startswith("ClusterchartKarpenter") and "Crds" not in d for d in manifest["DependsOn"])
+
+
+def test_training_pods_get_scoped_compile_cache_access(training_app: SynthesizedApp) -> None:
+    associations = resources(training_app.template(training_app.platform.cluster), "AWS::EKS::PodIdentityAssociation")
+    assert ("default", "neuron-training") in {
+        (props(a)["Namespace"], props(a)["ServiceAccount"]) for a in associations.values()
+    }
+    policies = resources(training_app.template(training_app.platform.cluster), "AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("TrainingRoleDefaultPolicy")]
+    statements = props(policy)["PolicyDocument"]["Statement"]
+    objects_statement = next(s for s in statements if "s3:PutObject" in s["Action"])
+    assert objects_statement["Resource"] == "arn:aws:s3:::trn-train-neuron-cache/compile-cache*"
+    list_statement = next(s for s in statements if s["Action"] == "s3:ListBucket")
+    assert list_statement["Condition"] == {"StringLike": {"s3:prefix": ["compile-cache*"]}}
+    runtime = objects(training_app, "ClusterTrainingRuntime")["neuronx-trn1-efa"]["spec"]
+    pod = runtime["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "neuron-training"

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 import yaml
 
+from neuron_platform import versions
 from neuron_platform.config import ConfigError, load_config
+from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 
 
@@ -35,6 +37,21 @@ def _first_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_job(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    job = train_job(
+        name=args.name,
+        pool=args.pool,
+        instance_type=args.instance_type,
+        image=args.image,
+        command=command,
+        num_nodes=args.nodes,
+        namespace=args.namespace,
+    )
+    print(yaml.safe_dump(job, sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m neuron_platform", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
@@ -52,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     first_run.add_argument("--pool", required=True, help="the pool name from your config")
     first_run.add_argument("--instance-type", default="trn1.32xlarge", help="efa-pair: the pool's instance type")
     first_run.set_defaults(func=_first_run)
+
+    job = groups.add_parser("train-job", help="print a TrainJob for an EFA pool's Neuron runtime")
+    job.add_argument("--name", required=True)
+    job.add_argument("--pool", required=True, help="an EFA training pool from your config")
+    job.add_argument("--instance-type", default="trn1.32xlarge", help="the pool's instance type")
+    job.add_argument("--nodes", type=int, default=2)
+    job.add_argument("--namespace", default="default")
+    job.add_argument("--image", default=versions.TRAINING_IMAGE, help="training image with your code")
+    job.add_argument("command", nargs=argparse.REMAINDER, help="-- torchrun <script> <args>")
+    job.set_defaults(func=_train_job)
     return parser
 
 

@@ -301,6 +301,25 @@ class ClusterConfig(_Model):
         return value
 
 
+class TrainingConfig(_Model):
+    """Distributed training on the EFA pools (Kubeflow Trainer with a Neuron runtime)."""
+
+    enabled: bool = Field(default=False, description="Install Kubeflow Trainer and a Neuron runtime per EFA pool.")
+    namespace: Annotated[str, _dns_label(63)] = Field(
+        default="default", description="Namespace of TrainJobs; its neuron-training service account gets S3 access."
+    )
+    compile_cache_url: str | None = Field(
+        default=None, description="s3://bucket/prefix for NEURON_COMPILE_CACHE_URL; unset keeps the cache on the node."
+    )
+
+    @field_validator("compile_cache_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", value):
+            raise ValueError(f"got {value!r}; allowed: an S3 URL like s3://my-bucket/neuron-cache")
+        return value
+
+
 class PlatformConfig(_Model):
     """The whole configuration file."""
 
@@ -308,6 +327,11 @@ class PlatformConfig(_Model):
     network: NetworkConfig
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     pools: list[PoolConfig] = Field(default_factory=list)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    @property
+    def efa_training_pools(self) -> list[PoolConfig]:
+        return [p for p in self.pools if p.efa and p.purpose == "training"]
 
 
 @dataclass(frozen=True)
@@ -457,6 +481,11 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
                 f"got {pool.capacity_types}; add reserved to use the listed capacity_reservations",
             )
     yield from _cluster_issues(cfg)
+    if cfg.training.enabled and not cfg.efa_training_pools:
+        yield Issue(
+            "training.enabled",
+            "got true, but no pool has purpose: training and efa: true; add one (multi-node training runs on EFA pools)",
+        )
 
 
 def _cluster_issues(cfg: PlatformConfig) -> Iterable[Issue]:

@@ -113,3 +113,11 @@ def check_compatibility(
 INF2_SERVING_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.16.0-neuronx-py312-sdk2.31.1-ubuntu24.04"
 # trn1/trn2 training: Neuron PyTorch training DLC (ships EFA/libfabric and neuron tools).
 TRAINING_IMAGE = "public.ecr.aws/neuron/pytorch-training-neuronx:2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"
+
+# Distributed training: Kubeflow Trainer v2 (TrainJob / ClusterTrainingRuntime). The chart
+# installs JobSet as a dependency (Trainer v2.3.0 builds against JobSet v0.12.0).
+# Source: kubeflow/trainer v2.3.0 release, chart oci://ghcr.io/kubeflow/charts/kubeflow-trainer.
+KUBEFLOW_TRAINER_CHART = HelmChartVersion(
+    chart="kubeflow-trainer", repository="oci://ghcr.io/kubeflow/charts/kubeflow-trainer", version="2.3.0"
+)
+JOBSET_VERSION = "0.12.0"

@@ -7,6 +7,7 @@ from neuron_platform.cluster.load_balancer_controller import LoadBalancerControl
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, SystemNodeGroupProps
 from neuron_platform.cluster.neuron_node_pool import NeuronNodePool
 from neuron_platform.cluster.pod_identity import PodIdentityRole
+from neuron_platform.cluster.training_platform import TrainingPlatform
 
 __all__ = [
     "Karpenter",
@@ -17,4 +18,5 @@ __all__ = [
     "NeuronNodePool",
     "PodIdentityRole",
     "SystemNodeGroupProps",
+    "TrainingPlatform",
 ]

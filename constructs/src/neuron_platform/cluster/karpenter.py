@@ -48,7 +48,15 @@ class Karpenter(Construct):
         karpenter.controller_chart   # depend on it before applying NodePools
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, cluster: eks.Cluster, cluster_name: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.Cluster,
+        cluster_name: str,
+        node_overlay: bool = False,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.cluster_name = cluster_name
         self.node_role = node_role(
@@ -119,7 +127,10 @@ class Karpenter(Construct):
             # CRDs come from the karpenter-crd chart, which (unlike a chart's crds/ folder) Helm upgrades.
             skip_crds=True,
             values=karpenter_values(
-                cluster_name=cluster_name, interruption_queue=self.queue.queue_name, service_account=SERVICE_ACCOUNT
+                cluster_name=cluster_name,
+                interruption_queue=self.queue.queue_name,
+                service_account=SERVICE_ACCOUNT,
+                node_overlay=node_overlay,
             ),
             wait=True,
             timeout=Duration.minutes(10),

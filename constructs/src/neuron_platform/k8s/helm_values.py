@@ -15,8 +15,14 @@ CRITICAL_ADDONS_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists"}
 SYSTEM_NODE_SELECTOR = {"kubernetes.io/os": "linux", SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE}
 
 
-def karpenter_values(*, cluster_name: str, interruption_queue: str, service_account: str) -> dict[str, Any]:
-    """Karpenter controller: on the managed system nodes (never on nodes it launches)."""
+def karpenter_values(
+    *, cluster_name: str, interruption_queue: str, service_account: str, node_overlay: bool = False
+) -> dict[str, Any]:
+    """Karpenter controller: on the managed system nodes (never on nodes it launches).
+
+    ``node_overlay`` turns on the (alpha) NodeOverlay gate, used to declare the EFA
+    pools' hugepages to the scheduling simulation.
+    """
     return {
         "settings": {
             "clusterName": cluster_name,
@@ -26,6 +32,7 @@ def karpenter_values(*, cluster_name: str, interruption_queue: str, service_acco
                 "nodeRepair": True,
                 # Use ODCRs and Capacity Blocks listed in EC2NodeClasses.
                 "reservedCapacity": True,
+                "nodeOverlay": node_overlay,
             },
         },
         "serviceAccount": {"name": service_account},
@@ -82,4 +89,17 @@ def load_balancer_controller_values(
         "serviceAccount": {"create": True, "name": service_account},
         "replicaCount": 2,
         "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+    }
+
+
+def kubeflow_trainer_values() -> dict[str, Any]:
+    """Kubeflow Trainer manager on the system nodes; JobSet installed as its dependency.
+
+    The chart's example runtimes stay off: the platform provides one Neuron runtime per
+    EFA pool instead.
+    """
+    return {
+        "jobset": {"install": True},
+        "manager": {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)},
+        "runtimes": {"defaultEnabled": False},
     }

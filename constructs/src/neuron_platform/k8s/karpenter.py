@@ -11,6 +11,23 @@ from neuron_platform.k8s import Manifest
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
 
+# EFA nodes reserve 2 MiB hugepages for libfabric before kubelet starts, so kubelet
+# reports hugepages-2Mi capacity (5128 pages = 10,256 MiB; jobs ask for 5120Mi). Karpenter
+# merges this MIME part with the NodeConfig it generates for AL2023.
+EFA_HUGEPAGES_PAGES = 5128
+EFA_HUGEPAGES_USER_DATA = f"""MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="//"
+
+--//
+Content-Type: text/x-shellscript; charset="us-ascii"
+
+#!/bin/bash
+# Reserve 2 MiB hugepages for EFA (libfabric) before kubelet starts.
+echo "vm.nr_hugepages = {EFA_HUGEPAGES_PAGES}" > /etc/sysctl.d/90-efa-hugepages.conf
+sysctl -w vm.nr_hugepages={EFA_HUGEPAGES_PAGES}
+--//--
+"""
+
 
 def node_pool(plan: PoolPlan) -> Manifest:
     """A NodePool for ``plan``: its types, capacity types, zone, taint, limits, disruption."""
@@ -95,6 +112,8 @@ def ec2_node_class(
         spec["instanceStorePolicy"] = "RAID0"
     if placement_group_name:
         spec["placementGroupSelector"] = {"name": placement_group_name}
+    if plan.efa:
+        spec["userData"] = EFA_HUGEPAGES_USER_DATA
     terms: list[dict[str, object]] = [{"id": r} for r in plan.reservation_ids]
     if plan.reservation_tags:
         terms.append({"tags": dict(plan.reservation_tags)})

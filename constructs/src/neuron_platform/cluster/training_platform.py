@@ -1,0 +1,111 @@
+"""Multi-node training on EFA pools: Kubeflow Trainer, a Neuron runtime per pool, hugepages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct, IDependable
+from neuron_platform import versions
+from neuron_platform.capacity import PoolPlan
+from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.pod_identity import PodIdentityRole
+from neuron_platform.compliance import acknowledge_wildcard_resources
+from neuron_platform.k8s.helm_values import kubeflow_trainer_values
+from neuron_platform.k8s.training import (
+    TRAINING_SERVICE_ACCOUNT,
+    hugepages_overlay,
+    neuron_training_runtime,
+    training_service_account,
+)
+
+
+class TrainingPlatform(Construct):
+    """Kubeflow Trainer v2 (with JobSet) plus, for every EFA training pool, a Karpenter
+    NodeOverlay declaring its hugepages and a ``ClusterTrainingRuntime`` named
+    ``neuronx-<pool>`` that runs torchrun over whole nodes of that pool.
+
+    Pass ``node_overlay=True`` to :class:`Karpenter` so the overlays take effect.
+
+    Example::
+
+        TrainingPlatform(
+            self, "Training", cluster=cluster, pools=[plan_pool(p) for p in efa_pools],
+            image=versions.TRAINING_IMAGE, depends_on=[karpenter.controller_chart],
+        )
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.Cluster,
+        pools: Sequence[PoolPlan],
+        image: str = versions.TRAINING_IMAGE,
+        namespace: str = "default",
+        compile_cache_url: str | None = None,
+        depends_on: Sequence[IDependable] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Training pods' identity: read/write the compile cache, nothing else.
+        self.identity = PodIdentityRole(self, "Role", description=f"Neuron training pods in namespace {namespace}")
+        if compile_cache_url:
+            bucket, _, prefix = compile_cache_url.removeprefix("s3://").partition("/")
+            partition = Stack.of(self).partition
+            self.identity.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", "s3:PutObject"],
+                    resources=[f"arn:{partition}:s3:::{bucket}/{prefix}*"],
+                )
+            )
+            self.identity.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[f"arn:{partition}:s3:::{bucket}"],
+                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+                )
+            )
+            policy = self.identity.role.node.find_child("DefaultPolicy")
+            assert isinstance(policy, iam.Policy)
+            acknowledge_wildcard_resources(
+                policy,
+                lambda resource: (
+                    "Objects under the configured compile-cache prefix only; the Neuron compiler "
+                    "names cache entries by graph hash, unknown in advance."
+                ),
+            )
+        self.association = self.identity.associate(
+            cluster_name=cluster.cluster_name, namespace=namespace, service_account=TRAINING_SERVICE_ACCOUNT
+        )
+        self.trainer_chart = install_chart(
+            cluster,
+            "KubeflowTrainer",
+            versions.KUBEFLOW_TRAINER_CHART,
+            release="kubeflow-trainer",
+            namespace="kubeflow-system",
+            create_namespace=True,
+            values=kubeflow_trainer_values(),
+            # The runtimes below need the Trainer CRDs and its webhook ready.
+            wait=True,
+        )
+        for dependency in depends_on:
+            self.trainer_chart.node.add_dependency(dependency)
+        self.service_account = cluster.add_manifest("TrainingServiceAccount", training_service_account(namespace))
+        self.service_account.node.add_dependency(self.association)
+        self.manifests: dict[str, eks.KubernetesManifest] = {}
+        for plan in pools:
+            if not plan.efa:
+                raise ValueError(f"pool {plan.name} has no EFA; multi-node training runtimes need EFA pools")
+            manifest = cluster.add_manifest(
+                f"Training-{plan.name}",
+                hugepages_overlay(plan),
+                neuron_training_runtime(plan, image=image, compile_cache_url=compile_cache_url),
+            )
+            manifest.node.add_dependency(self.trainer_chart)
+            for dependency in depends_on:
+                manifest.node.add_dependency(dependency)
+            self.manifests[plan.name] = manifest

@@ -1,0 +1,156 @@
+"""Objects for multi-node Neuron training: the Trainer runtime per EFA pool and the
+Karpenter NodeOverlay that makes EFA hugepages visible to scheduling."""
+
+from __future__ import annotations
+
+from neuron_platform import facts
+from neuron_platform.capacity import EFA_RESOURCE, NEURON_RESOURCE, POOL_LABEL, PoolPlan
+from neuron_platform.k8s import Manifest
+from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
+
+HUGEPAGES_RESOURCE = "hugepages-2Mi"
+# libfabric's EFA provider registers its buffers in 2 MiB hugepages; EFA pods
+# conventionally ask for 5120Mi (aws-samples awsome-distributed-training EFA jobs). EFA
+# node classes reserve them at boot (see karpenter.EFA_HUGEPAGES_USER_DATA).
+EFA_HUGEPAGES = "5120Mi"
+
+# EFA settings from the Neuron multi-node training setup: use the EFA libfabric provider
+# with device RDMA; fork-safe because the Neuron runtime and dataloaders fork. The pod
+# network interface inside a VPC CNI pod is eth0.
+EFA_ENV = {
+    "FI_PROVIDER": "efa",
+    "FI_EFA_USE_DEVICE_RDMA": "1",
+    "FI_EFA_FORK_SAFE": "1",
+    "CCOM_SOCKET_IFNAME": "eth0",
+}
+
+TRAINER_API = "trainer.kubeflow.org/v1alpha1"
+# Service account of training pods: its Pod Identity role reaches the compile cache
+# (pods cannot use node credentials: IMDS hop limit 1).
+TRAINING_SERVICE_ACCOUNT = "neuron-training"
+
+
+def training_service_account(namespace: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": TRAINING_SERVICE_ACCOUNT, "namespace": namespace},
+    }
+
+
+def runtime_name(pool: str) -> str:
+    return f"neuronx-{pool}"
+
+
+def hugepages_overlay(plan: PoolPlan) -> Manifest:
+    """Tell Karpenter the EFA pool's nodes carry hugepages (needs the NodeOverlay feature gate)."""
+    return {
+        "apiVersion": "karpenter.sh/v1alpha1",
+        "kind": "NodeOverlay",
+        "metadata": {"name": f"{plan.name}-hugepages"},
+        "spec": {
+            "requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": [plan.name]}],
+            "capacity": {HUGEPAGES_RESOURCE: EFA_HUGEPAGES},
+        },
+    }
+
+
+def node_resources(instance_type: str) -> dict[str, str]:
+    """Requests for one whole-node training pod: every device and EFA interface of the type."""
+    t = facts.instance_type(instance_type)
+    return {
+        NEURON_RESOURCE: str(t.neuron_devices),
+        EFA_RESOURCE: str(t.efa_interfaces),
+        HUGEPAGES_RESOURCE: EFA_HUGEPAGES,
+        # Hugepages need a memory request; leave a quarter of host memory to the system and pods.
+        "memory": f"{t.host_memory_gib * 3 // 4}Gi",
+    }
+
+
+def neuron_training_runtime(plan: PoolPlan, *, image: str, compile_cache_url: str | None = None) -> Manifest:
+    """A ClusterTrainingRuntime running torchrun over one EFA pool, one pod per node.
+
+    TrainJobs pick it with ``runtimeRef.name`` and set image, command, ``numNodes`` and
+    ``numProcPerNode`` (NeuronCores per node); the Trainer's torch plugin injects the
+    torchrun rendezvous (PET_*) variables.
+    """
+    instance_type = plan.instance_types[0]
+    env = [{"name": k, "value": v} for k, v in EFA_ENV.items()]
+    if compile_cache_url:
+        env.append({"name": "NEURON_COMPILE_CACHE_URL", "value": compile_cache_url})
+    resources = node_resources(instance_type)
+    pod_spec = {
+        "serviceAccountName": TRAINING_SERVICE_ACCOUNT,
+        "schedulerName": NEURON_SCHEDULER_NAME,
+        "nodeSelector": {POOL_LABEL: plan.name},
+        "tolerations": [NEURON_TOLERATION],
+        "containers": [
+            {
+                "name": "node",
+                "image": image,
+                "env": env,
+                "resources": {"requests": dict(resources), "limits": dict(resources)},
+                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],  # noqa: S108 - in-container path
+            }
+        ],
+        # torch dataloaders and the Neuron runtime use shared memory well beyond the 64 MiB default.
+        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+    }
+    return {
+        "apiVersion": TRAINER_API,
+        "kind": "ClusterTrainingRuntime",
+        "metadata": {
+            "name": runtime_name(plan.name),
+            "labels": {"trainer.kubeflow.org/framework": "torch", POOL_LABEL: plan.name},
+        },
+        "spec": {
+            "mlPolicy": {"numNodes": 2, "torch": {}},
+            "template": {
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {
+                                "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
+                                "spec": {"template": {"spec": pod_spec}},
+                            },
+                        }
+                    ]
+                }
+            },
+        },
+    }
+
+
+def neuron_cores_per_node(instance_type: str) -> int:
+    """torchrun processes per node: one per NeuronCore (logical cores at LNC=2 on trn2)."""
+    t = facts.instance_type(instance_type)
+    return t.neuron_cores // 2 if t.family is facts.Family.TRN2 else t.neuron_cores
+
+
+def train_job(
+    *,
+    name: str,
+    pool: str,
+    instance_type: str,
+    image: str,
+    command: list[str],
+    num_nodes: int = 2,
+    namespace: str = "default",
+    env: dict[str, str] | None = None,
+) -> Manifest:
+    """A TrainJob on the pool's Neuron runtime."""
+    trainer: dict[str, object] = {
+        "image": image,
+        "command": command,
+        "numNodes": num_nodes,
+        "numProcPerNode": neuron_cores_per_node(instance_type),
+    }
+    if env:
+        trainer["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    return {
+        "apiVersion": TRAINER_API,
+        "kind": "TrainJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"runtimeRef": {"name": runtime_name(pool)}, "trainer": trainer},
+    }

@@ -1,0 +1,102 @@
+"""Training objects, validated against the Kubeflow Trainer v2.3.0 and Karpenter CRDs."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from neuron_platform import versions
+from neuron_platform.capacity import PoolPlan, plan_pool
+from neuron_platform.config import PoolConfig
+from neuron_platform.k8s.karpenter import ec2_node_class
+from neuron_platform.k8s.training import (
+    hugepages_overlay,
+    neuron_cores_per_node,
+    neuron_training_runtime,
+    node_resources,
+    train_job,
+)
+from tests.conftest import REPO
+from tests.k8s_schemas import validate
+
+
+def efa_plan(instance_type: str = "trn1.32xlarge") -> PoolPlan:
+    return plan_pool(
+        PoolConfig.model_validate(
+            {
+                "name": "trn-efa",
+                "purpose": "training",
+                "instance_types": [instance_type],
+                "efa": True,
+                "zone": "us-east-1a",
+            }
+        )
+    )
+
+
+def test_objects_match_their_crds() -> None:
+    plan = efa_plan()
+    validate(hugepages_overlay(plan))
+    validate(neuron_training_runtime(plan, image=versions.TRAINING_IMAGE))
+    validate(
+        train_job(
+            name="llama",
+            pool="trn-efa",
+            instance_type="trn1.32xlarge",
+            image=versions.TRAINING_IMAGE,
+            command=["torchrun", "train.py"],
+            env={"MODEL": "llama"},
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "devices", "efa", "memory"),
+    [
+        ("trn1.32xlarge", "16", "8", "384Gi"),
+        ("trn1n.32xlarge", "16", "16", "384Gi"),
+        ("trn2.48xlarge", "16", "16", "1536Gi"),
+    ],
+)
+def test_node_resources_follow_the_instance_facts(instance_type: str, devices: str, efa: str, memory: str) -> None:
+    assert node_resources(instance_type) == {
+        "aws.amazon.com/neuron": devices,
+        "vpc.amazonaws.com/efa": efa,
+        "hugepages-2Mi": "5120Mi",
+        "memory": memory,
+    }
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "procs"), [("trn1.32xlarge", 32), ("trn1n.32xlarge", 32), ("trn2.48xlarge", 64)]
+)
+def test_one_process_per_neuroncore(instance_type: str, procs: int) -> None:
+    assert neuron_cores_per_node(instance_type) == procs
+
+
+def test_hugepages_the_overlay_declares_are_reserved_by_the_node_class() -> None:
+    plan = efa_plan()
+    reserved_mib = 5128 * 2
+    declared_mib = int(hugepages_overlay(plan)["spec"]["capacity"]["hugepages-2Mi"].removesuffix("Mi"))
+    assert declared_mib <= reserved_mib
+    node_class = ec2_node_class(plan, node_role="r", subnet_ids=["subnet-0a"], security_group_ids=["sg-0a"])
+    assert "sysctl -w vm.nr_hugepages=5128" in node_class["spec"]["userData"]
+
+
+def test_train_job_uses_the_pool_runtime() -> None:
+    job = train_job(name="j", pool="trn-efa", instance_type="trn2.48xlarge", image="i:1", command=["torchrun"])
+    assert job["spec"]["runtimeRef"] == {"name": "neuronx-trn-efa"}
+    assert job["spec"]["trainer"]["numNodes"] == 2
+    assert job["spec"]["trainer"]["numProcPerNode"] == 64
+
+
+def test_committed_trainjob_example_is_current_and_valid() -> None:
+    committed = yaml.safe_load((REPO / "docs" / "training" / "trainjob-example.yaml").read_text())
+    validate(committed)
+    assert committed == train_job(
+        name="llama-finetune",
+        pool="trn1-efa",
+        instance_type="trn1.32xlarge",
+        image="<account>.dkr.ecr.us-east-1.amazonaws.com/llama-finetune:1",
+        command=["torchrun", "/workspace/train.py", "--tensor-parallel-size", "8"],
+    ), "regenerate with: python -m neuron_platform train-job (see README 'Distributed training')"
