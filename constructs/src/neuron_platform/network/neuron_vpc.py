@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Stack, Tags, Validations
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
@@ -104,6 +105,7 @@ class NeuronVpc(Construct):
         self._removal_policy = removal_policy
         self._flow_log_retention = flow_log_retention
         self.flow_log_group: logs.ILogGroup | None = None
+        self.flow_log_key: kms.IKey | None = None
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         self.s3_endpoint: ec2.GatewayVpcEndpoint | None = None
         self.secondary_subnets: list[ec2.PrivateSubnet] = []
