@@ -58,7 +58,7 @@ LOAD_BALANCER_CONTROLLER_CHART = HelmChartVersion(
     chart="aws-load-balancer-controller", repository="https://aws.github.io/eks-charts", version="3.2.2"
 )
 
-# The AL2023 release every Karpenter EC2NodeClass uses. Pinned: "@latest" would roll
+# The AL2023 release every Karpenter EC2NodeClass uses. Pinned: a floating alias would roll
 # every Neuron node whenever AWS ships an AMI.
 AL2023_AMI_RELEASE = "v20260903"
 AMI_ALIAS = f"al2023@{AL2023_AMI_RELEASE}"
