@@ -53,6 +53,7 @@ bootstrap: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 
 synth: $(VENV)/.installed node_modules/.installed
 	@echo "==> cdk synth -c config=$(CONFIG)"
+	@rm -rf cdk.out  # stale templates of another config would linger otherwise
 	@$(NO_AWS) $(CDK) synth --quiet --no-notices -c config=$(CONFIG)
 	@$(PY) -c "import json,sys; m=json.load(open('cdk.out/manifest.json')); sys.exit('unanswered context lookups: %s' % m['missing'] if m.get('missing') else 0)"
 	@echo "==> templates in cdk.out/:" && ls cdk.out/*.template.json
