@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import CfnCondition, CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
-from constructs import Construct
+from constructs import Construct, IConstruct
 from neuron_platform import versions
 from neuron_platform.cluster.node_role import node_role
 from neuron_platform.cluster.pod_identity import PodIdentityRole
@@ -134,8 +134,9 @@ class NeuronCluster(Construct):
             ),
             output_config_command=False,
         )
-        self._harden_kubectl_provider(log_key)
-        self._acknowledge_cdk_internals()
+        provider = self.cluster.node.find_child("KubectlProvider")
+        self._harden_kubectl_provider(provider, log_key)
+        self._acknowledge_cdk_internals(provider)
         admin_policy = eks.AccessPolicy.from_access_policy_name(
             "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
         )
@@ -181,9 +182,8 @@ class NeuronCluster(Construct):
             # These run as Deployments/DaemonSets that need nodes to become ACTIVE.
             addon.node.add_dependency(self.system_nodegroup)
 
-    def _harden_kubectl_provider(self, log_key: kms.IKey | None) -> None:
+    def _harden_kubectl_provider(self, provider: IConstruct, log_key: kms.IKey | None) -> None:
         """Encrypt the kubectl provider's log groups; record why its functions stay as the CDK builds them."""
-        provider = self.cluster.node.find_child("KubectlProvider")
         for child in provider.node.find_all():
             if isinstance(child, logs.CfnLogGroup) and log_key is not None:
                 child.kms_key_id = log_key.key_arn
@@ -201,14 +201,17 @@ class NeuronCluster(Construct):
                 ):
                     skip_checkov(child, check_id, f"aws_eks_v2 kubectl provider (CDK-managed): {why}")
 
-    def _acknowledge_cdk_internals(self) -> None:
-        """Findings on resources aws_eks_v2 creates for itself (cluster role, kubectl provider)."""
+    def _acknowledge_cdk_internals(self, provider: IConstruct) -> None:
+        """Findings on resources aws_eks_v2 creates for itself (cluster role, kubectl provider).
+
+        Finding ids embed logical ids, which depend on where this construct sits; they are
+        derived from the constructs, never written out.
+        """
         acknowledge_managed_policies(
             self.cluster.role,
             ["AmazonEKSClusterPolicy"],
             "The EKS service role's AWS-maintained policy, required by EKS for the control plane.",
         )
-        provider = self.cluster.node.find_child("KubectlProvider")
         acknowledge_managed_policies(
             provider,
             [
@@ -219,24 +222,28 @@ class NeuronCluster(Construct):
             "aws_eks_v2's kubectl/helm provider functions (CDK-managed): logging, ENIs in the private subnets "
             "to reach a private endpoint, and pulling OCI Helm charts.",
         )
+        stack = Stack.of(self)
+        handler_function = provider.node.find_child("Handler")
+        has_ecr_public = handler_function.node.find_child("HasEcrPublic")
+        assert isinstance(has_ecr_public, CfnCondition)
         acknowledge_nag(
             provider,
             "AwsSolutions-IAM4",
             "aws_eks_v2's kubectl handler may pull charts from public ECR (Karpenter, Neuron); the condition "
             "attaches the AWS-maintained public-ECR read policy only when needed.",
             finding=(
-                'Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic6FE395CA",{"Fn::Join":["",["arn:",'
+                f'Policy::{{"Fn::If":["{stack.get_logical_id(has_ecr_public)}",{{"Fn::Join":["",["arn:",'
                 '{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},'
                 '{"Ref":"AWS::NoValue"}]}'
             ),
         )
-        handler = provider.node.find_child("Handler").node.default_child
+        handler = handler_function.node.default_child
         assert isinstance(handler, CfnResource)
         acknowledge_nag(
             provider,
             "AwsSolutions-IAM5",
             "The CDK provider framework may invoke any published version of the kubectl handler it owns.",
-            finding=f"Resource::<{Stack.of(self).get_logical_id(handler)}.Arn>:*",
+            finding=f"Resource::<{stack.get_logical_id(handler)}.Arn>:*",
         )
         acknowledge_nag(
             provider,
