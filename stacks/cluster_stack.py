@@ -22,6 +22,7 @@ from neuron_platform.cluster import (
 from neuron_platform.config import PlatformConfig
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
 from stacks.network_stack import NetworkStack
+from stacks.tags import PROJECT_TAG
 
 
 class ClusterStack(Stack):
@@ -35,6 +36,8 @@ class ClusterStack(Stack):
         removal = RemovalPolicy.RETAIN if config.project.retain_data_on_destroy else RemovalPolicy.DESTROY
         net = network.network
         settings = config.cluster
+        log_retention = retention_from_days(settings.log_retention_days)
+        plans = {pool.name: plan_pool(pool) for pool in config.pools}
 
         self.log_key = logs_kms_key(
             self, "LogKey", description=f"Encrypts the log groups of EKS cluster {name}", removal_policy=removal
@@ -46,7 +49,7 @@ class ClusterStack(Stack):
             "ControlPlaneLogs",
             log_group_name=f"/aws/eks/{name}/cluster",
             encryption_key=self.log_key,
-            retention=retention_from_days(settings.log_retention_days),
+            retention=log_retention,
             removal_policy=removal,
         )
         self.cluster = NeuronCluster(
@@ -85,7 +88,7 @@ class ClusterStack(Stack):
             "KarpenterTeardown",
             cluster_name=name,
             log_key=self.log_key,
-            log_retention=retention_from_days(settings.log_retention_days),
+            log_retention=log_retention,
             removal_policy=removal,
         )
         # Delete order: pools -> controller -> teardown -> node role, cluster, network.
@@ -95,9 +98,8 @@ class ClusterStack(Stack):
         )
         self.karpenter.controller_chart.node.add_dependency(self.teardown.resource)
 
-        any_efa = any(p.efa for p in config.pools)
         self.device_plugins = NeuronDevicePlugins(
-            self, "DevicePlugins", cluster=eks_cluster, efa=any_efa, depends_on=[self.cluster.system_nodegroup]
+            self, "DevicePlugins", cluster=eks_cluster, efa=config.uses_efa, depends_on=[self.cluster.system_nodegroup]
         )
         self.load_balancer_controller = LoadBalancerController(
             self,
@@ -110,7 +112,6 @@ class ClusterStack(Stack):
 
         self.pools: dict[str, NeuronNodePool] = {}
         for pool in config.pools:
-            plan = plan_pool(pool)
             security_groups = [eks_cluster.cluster_security_group_id]
             if pool.efa:
                 assert network.efa is not None  # the network stack creates it for EFA pools
@@ -119,12 +120,12 @@ class ClusterStack(Stack):
                 self,
                 f"Pool-{pool.name}",
                 cluster=eks_cluster,
-                plan=plan,
+                plan=plans[pool.name],
                 node_role=self.karpenter.node_role,
                 subnets=[net.node_subnet_in(pool.zone)] if pool.zone else net.node_subnets,
                 security_group_ids=security_groups,
                 depends_on=[self.karpenter.controller_chart, *self.device_plugins.charts],
-                tags={"neuron-platform:project": name},
+                tags={PROJECT_TAG: name},
             )
 
         self.training: TrainingPlatform | None = None
@@ -133,7 +134,7 @@ class ClusterStack(Stack):
                 self,
                 "Training",
                 cluster=eks_cluster,
-                pools=[plan_pool(p) for p in config.efa_training_pools],
+                pools=[plans[p.name] for p in config.efa_training_pools],
                 namespace=config.training.namespace,
                 compile_cache_url=config.training.compile_cache_url,
                 depends_on=[self.karpenter.controller_chart, self.cluster.system_nodegroup],

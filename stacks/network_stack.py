@@ -46,5 +46,5 @@ class NetworkStack(Stack):
             ),
         )
         self.efa: EfaSecurityGroup | None = None
-        if any(pool.efa for pool in config.pools):
+        if config.uses_efa:
             self.efa = EfaSecurityGroup(self, "Efa", vpc=self.network.vpc)

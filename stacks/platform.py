@@ -10,8 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from neuron_platform.config import PlatformConfig
 from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
-
-PROJECT_TAG = "neuron-platform:project"
+from stacks.tags import PROJECT_TAG
 
 
 @dataclass(frozen=True)

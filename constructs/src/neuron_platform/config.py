@@ -330,6 +330,10 @@ class PlatformConfig(_Model):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
 
     @property
+    def uses_efa(self) -> bool:
+        return any(p.efa for p in self.pools)
+
+    @property
     def efa_training_pools(self) -> list[PoolConfig]:
         return [p for p in self.pools if p.efa and p.purpose == "training"]
 
