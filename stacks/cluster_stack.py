@@ -7,12 +7,13 @@ from typing import Any
 from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_logs as logs
 
-from constructs import Construct
+from constructs import Construct, IDependable
 from neuron_platform.capacity import plan_pool
 from neuron_platform.cluster import (
     Karpenter,
     KarpenterTeardown,
     LoadBalancerController,
+    LustreVolume,
     NeuronCluster,
     NeuronDevicePlugins,
     NeuronNodePool,
@@ -20,7 +21,9 @@ from neuron_platform.cluster import (
     TrainingPlatform,
 )
 from neuron_platform.config import PlatformConfig
+from neuron_platform.k8s.training import training_namespace
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
+from neuron_platform.storage import TrainingFileSystem
 from stacks.network_stack import NetworkStack
 from stacks.tags import PROJECT_TAG
 
@@ -129,6 +132,42 @@ class ClusterStack(Stack):
             )
 
         self.training: TrainingPlatform | None = None
+        self.file_system: TrainingFileSystem | None = None
+        self.training_volume: LustreVolume | None = None
+        storage = config.training.shared_storage
+        namespace_dependencies: list[IDependable] = []
+        if training and config.training.namespace != "default":
+            namespace_dependencies.append(
+                eks_cluster.add_manifest("TrainingNamespace", training_namespace(config.training.namespace))
+            )
+        if training and storage.enabled:
+            zone = config.training_zone
+            assert zone is not None  # config validation requires one zone for shared storage
+            self.file_system = TrainingFileSystem(
+                self,
+                "TrainingFileSystem",
+                vpc=net.vpc,
+                subnet=net.private_subnet_in(zone),
+                client_security_group_ids=[eks_cluster.cluster_security_group_id],
+                storage_gib=storage.storage_gib,
+                throughput_mb_per_tib=storage.throughput_mb_per_tib,
+                data_bucket_name=storage.data_bucket,
+                data_prefix=storage.data_prefix,
+                removal_policy=removal,
+            )
+            fs = self.file_system.file_system
+            self.training_volume = LustreVolume(
+                self,
+                "TrainingVolume",
+                cluster=eks_cluster,
+                file_system_id=fs.file_system_id,
+                dns_name=fs.dns_name,
+                mount_name=fs.mount_name,
+                storage_gib=storage.storage_gib,
+                zone=zone,
+                namespace=config.training.namespace,
+                depends_on=[self.cluster.system_nodegroup, self.file_system.data_repository, *namespace_dependencies],
+            )
         if training:
             self.training = TrainingPlatform(
                 self,
@@ -137,5 +176,6 @@ class ClusterStack(Stack):
                 pools=[plans[p.name] for p in config.efa_training_pools],
                 namespace=config.training.namespace,
                 compile_cache_url=config.training.compile_cache_url,
-                depends_on=[self.karpenter.controller_chart, self.cluster.system_nodegroup],
+                shared_claim=self.training_volume.claim_name if self.training_volume else None,
+                depends_on=[self.karpenter.controller_chart, self.cluster.system_nodegroup, *namespace_dependencies],
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neuron_platform.config import PlatformConfig
 from tests.conftest import SynthesizedApp
 from tests.helpers import manifests
 from tests.k8s_schemas import crd_schemas, validate
@@ -19,10 +20,18 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
             for obj in manifests(app.template_json(stack)):
                 validate(obj)
                 checked += 1
+
     # EC2NodeClass + NodePool per pool; where training is enabled, the training service
-    # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool.
-    expected = sum(
-        2 * len(app.config.pools) + (1 + 2 * len(app.config.efa_training_pools) if app.config.training.enabled else 0)
-        for app in synthesized.values()
-    )
+    # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool, the
+    # namespace unless it is default, and PersistentVolume + claim with shared storage.
+    def expected_objects(config: PlatformConfig) -> int:
+        count = 2 * len(config.pools)
+        training = config.training
+        if training.enabled:
+            count += 1 + 2 * len(config.efa_training_pools)
+            count += 1 if training.namespace != "default" else 0
+            count += 2 if training.shared_storage.enabled else 0
+        return count
+
+    expected = sum(expected_objects(app.config) for app in synthesized.values())
     assert checked == expected

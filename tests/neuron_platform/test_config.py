@@ -242,6 +242,49 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
         "training.compile_cache_url: got 'bucket/prefix'; allowed: an S3 URL like s3://my-bucket/neuron-cache",
     ),
     (
+        "lustre-size",
+        with_changes(("training", {"shared_storage": {"storage_gib": 3600}})),
+        "training.shared_storage.storage_gib: got 3600; allowed: 1200, or a multiple of 2400 up to 2400000 "
+        "(FSx for Lustre PERSISTENT_2 sizes)",
+    ),
+    (
+        "lustre-throughput",
+        with_changes(("training", {"shared_storage": {"throughput_mb_per_tib": 200}})),
+        "training.shared_storage.throughput_mb_per_tib: got 200; allowed: 125, 250, 500, 1000",
+    ),
+    (
+        "data-bucket-name",
+        with_changes(("training", {"shared_storage": {"data_bucket": "s3://my-bucket"}})),
+        "training.shared_storage.data_bucket: got 's3://my-bucket'; allowed: an S3 bucket name (3-63 lowercase "
+        "letters, digits, . and -)",
+    ),
+    (
+        "shared-storage-without-training",
+        with_changes(("training", {"shared_storage": {"enabled": True}})),
+        "training.shared_storage.enabled: got true; allowed only with training.enabled: true",
+    ),
+    (
+        "shared-storage-across-zones",
+        with_changes(
+            (
+                "pools",
+                [
+                    {
+                        "name": f"trn-{z}",
+                        "purpose": "training",
+                        "instance_types": ["trn1.32xlarge"],
+                        "efa": True,
+                        "zone": z,
+                    }
+                    for z in ("us-east-1a", "us-east-1b")
+                ],
+            ),
+            ("training", {"enabled": True, "shared_storage": {"enabled": True}}),
+        ),
+        "training.shared_storage.enabled: got true, but the EFA training pools span zones us-east-1a, us-east-1b; "
+        "allowed: pools in one zone (the file system sits in the zone of the nodes that read it)",
+    ),
+    (
         "reserved-tag-key",
         with_changes(("project.tags", {"aws:owner": "me"})),
         "project.tags: tag key 'aws:owner' must be 1-128 characters and not start with 'aws:'",

@@ -501,7 +501,7 @@ def test_runtime_requests_the_whole_node(training_app: SynthesizedApp, runtime: 
 
 def test_runtimes_wait_for_the_trainer_and_karpenter(training_app: SynthesizedApp) -> None:
     raw = resources(training_app.template(training_app.platform.cluster), "Custom::AWSCDK-EKS-KubernetesResource")
-    training = [m for k, m in raw.items() if "Training" in k and "ServiceAccount" not in k]
+    training = [m for k, m in raw.items() if k.startswith("ClustermanifestTrainingtrn")]
     assert len(training) == 2
     for manifest in training:
         assert any(d.startswith("ClusterchartKubeflowTrainer") for d in manifest["DependsOn"])
@@ -523,3 +523,69 @@ def test_training_pods_get_scoped_compile_cache_access(training_app: Synthesized
     runtime = objects(training_app, "ClusterTrainingRuntime")["neuronx-trn1-efa"]["spec"]
     pod = runtime["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "neuron-training"
+
+
+# --- shared training storage ---------------------------------------------------------
+
+
+def test_file_system_sits_in_the_efa_pools_zone(training_app: SynthesizedApp) -> None:
+    _, fs = only(training_app, "AWS::FSx::FileSystem")
+    assert props(fs)["LustreConfiguration"]["DeploymentType"] == "PERSISTENT_2"
+    assert props(fs)["StorageCapacity"] == 2400
+    assert training_app.config.training_zone == "us-east-1a"
+    network = training_app.platform.network
+    subnet = network.network.private_subnet_in("us-east-1a")
+    assert subnet.availability_zone == "us-east-1a"
+    # The subnet id crosses stacks as an output of the network stack.
+    outputs = training_app.template_json(network)["Outputs"]
+    (output,) = [k for k, v in outputs.items() if v["Value"] == network.resolve(subnet.subnet_id)]
+    (subnet_id,) = props(fs)["SubnetIds"]
+    assert subnet_id["Fn::GetStackOutput"]["OutputName"] == output
+
+
+def test_lustre_reachable_from_cluster_nodes_only(training_app: SynthesizedApp) -> None:
+    stack_json = cluster_json(training_app)
+    (cluster_id,) = [k for k, v in stack_json["Resources"].items() if v["Type"] == "AWS::EKS::Cluster"]
+    groups = resources(training_app.template(training_app.platform.cluster), "AWS::EC2::SecurityGroup")
+    (group,) = [g for g in groups.values() if "FSx for Lustre" in props(g)["GroupDescription"]]
+    rules = props(group)["SecurityGroupIngress"]
+    node_group = {"Fn::GetAtt": [cluster_id, "ClusterSecurityGroupId"]}
+    assert sorted((r["FromPort"], r["ToPort"]) for r in rules) == [(988, 988), (1018, 1023)]
+    assert all(r["SourceSecurityGroupId"] == node_group and r["IpProtocol"] == "tcp" for r in rules)
+    assert "SecurityGroupEgress" not in props(group)  # no outbound beyond the self rules
+
+
+def test_data_repository_and_created_bucket_are_retained(training_app: SynthesizedApp) -> None:
+    t = training_app.template(training_app.platform.cluster)
+    (dra,) = resources(t, "AWS::FSx::DataRepositoryAssociation").values()
+    assert props(dra)["FileSystemPath"] == "/data"
+    assert json.dumps(props(dra)["DataRepositoryPath"]).endswith('"/datasets/"]]}')
+    for type_name in ("AWS::FSx::FileSystem", "AWS::S3::Bucket"):
+        assert all(r["DeletionPolicy"] == "Retain" for r in resources(t, type_name).values())
+
+
+def test_csi_driver_volume_and_claim_mounted_by_every_runtime(training_app: SynthesizedApp) -> None:
+    chart = helm_charts(cluster_json(training_app))["aws-fsx-csi-driver"]
+    assert chart["Version"] == versions.FSX_CSI_DRIVER_CHART.version
+    assert chart["Repository"] == versions.FSX_CSI_DRIVER_CHART.repository
+    assert chart["Values"]["node"]["tolerateAllTaints"] is True
+    (volume,) = objects(training_app, "PersistentVolume").values()
+    assert volume["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
+    assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    zones = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
+    assert zones == ["us-east-1a"]
+    (claim,) = objects(training_app, "PersistentVolumeClaim").values()
+    assert claim["spec"]["volumeName"] == volume["metadata"]["name"]
+    for runtime in objects(training_app, "ClusterTrainingRuntime").values():
+        pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+        assert claims == [claim["metadata"]["name"]]
+        assert {"name": "fsx", "mountPath": "/fsx"} in pod["containers"][0]["volumeMounts"]
+
+
+def test_no_file_system_unless_shared_storage_is_enabled(synthesized: dict[str, SynthesizedApp]) -> None:
+    for name, app in synthesized.items():
+        t = app.template(app.platform.cluster)
+        enabled = app.config.training.shared_storage.enabled
+        assert bool(resources(t, "AWS::FSx::FileSystem")) == enabled, name
+        assert ("aws-fsx-csi-driver" in helm_charts(cluster_json(app))) == enabled, name

@@ -301,6 +301,56 @@ class ClusterConfig(_Model):
         return value
 
 
+# FSx for Lustre PERSISTENT_2 sizes: 1.2 TiB, then steps of 2.4 TiB (FSx API reference,
+# CreateFileSystem StorageCapacity); throughput tiers in MB/s per TiB of storage.
+LUSTRE_MIN_GIB = 1200
+LUSTRE_STEP_GIB = 2400
+LUSTRE_THROUGHPUTS = (125, 250, 500, 1000)
+
+
+class SharedStorageConfig(_Model):
+    """FSx for Lustre shared by the training pods, linked to an S3 data bucket."""
+
+    enabled: bool = Field(default=False, description="Create the file system, the FSx CSI driver and a PVC.")
+    storage_gib: int = Field(default=LUSTRE_MIN_GIB, description="1200, or a multiple of 2400, up to 2400000.")
+    throughput_mb_per_tib: int = Field(default=250, description="MB/s per TiB: 125, 250, 500 or 1000.")
+    data_bucket: str | None = Field(
+        default=None, description="Existing bucket to link; unset creates an encrypted, retained bucket."
+    )
+    data_prefix: str = Field(default="", description="Prefix in the bucket linked at /fsx/data (empty: whole bucket).")
+
+    @field_validator("storage_gib")
+    @classmethod
+    def _lustre_size(cls, value: int) -> int:
+        if value != LUSTRE_MIN_GIB and (value % LUSTRE_STEP_GIB or not 0 < value <= 1000 * LUSTRE_STEP_GIB):
+            raise ValueError(
+                f"got {value}; allowed: {LUSTRE_MIN_GIB}, or a multiple of {LUSTRE_STEP_GIB} up to "
+                f"{1000 * LUSTRE_STEP_GIB} (FSx for Lustre PERSISTENT_2 sizes)"
+            )
+        return value
+
+    @field_validator("throughput_mb_per_tib")
+    @classmethod
+    def _throughput(cls, value: int) -> int:
+        if value not in LUSTRE_THROUGHPUTS:
+            raise ValueError(f"got {value}; allowed: {', '.join(map(str, LUSTRE_THROUGHPUTS))}")
+        return value
+
+    @field_validator("data_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+            raise ValueError(f"got {value!r}; allowed: an S3 bucket name (3-63 lowercase letters, digits, . and -)")
+        return value
+
+    @field_validator("data_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value.startswith("/") or "//" in value:
+            raise ValueError(f"got {value!r}; allowed: a key prefix without a leading slash, e.g. datasets/")
+        return value
+
+
 class TrainingConfig(_Model):
     """Distributed training on the EFA pools (Kubeflow Trainer with a Neuron runtime)."""
 
@@ -311,6 +361,8 @@ class TrainingConfig(_Model):
     compile_cache_url: str | None = Field(
         default=None, description="s3://bucket/prefix for NEURON_COMPILE_CACHE_URL; unset keeps the cache on the node."
     )
+
+    shared_storage: SharedStorageConfig = Field(default_factory=SharedStorageConfig)
 
     @field_validator("compile_cache_url")
     @classmethod
@@ -336,6 +388,12 @@ class PlatformConfig(_Model):
     @property
     def efa_training_pools(self) -> list[PoolConfig]:
         return [p for p in self.pools if p.efa and p.purpose == "training"]
+
+    @property
+    def training_zone(self) -> str | None:
+        """The one zone of the EFA training pools (where shared storage goes), if they share one."""
+        zones = {p.zone for p in self.efa_training_pools}
+        return zones.pop() if len(zones) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -489,6 +547,16 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
         yield Issue(
             "training.enabled",
             "got true, but no pool has purpose: training and efa: true; add one (multi-node training runs on EFA pools)",
+        )
+    storage = cfg.training.shared_storage
+    if storage.enabled and not cfg.training.enabled:
+        yield Issue("training.shared_storage.enabled", "got true; allowed only with training.enabled: true")
+    elif storage.enabled and cfg.efa_training_pools and cfg.training_zone is None:
+        zones = sorted({str(p.zone) for p in cfg.efa_training_pools})
+        yield Issue(
+            "training.shared_storage.enabled",
+            f"got true, but the EFA training pools span zones {', '.join(zones)}; allowed: pools in one zone "
+            "(the file system sits in the zone of the nodes that read it)",
         )
 
 

@@ -121,3 +121,14 @@ KUBEFLOW_TRAINER_CHART = HelmChartVersion(
     chart="kubeflow-trainer", repository="oci://ghcr.io/kubeflow/charts/kubeflow-trainer", version="2.3.0"
 )
 JOBSET_VERSION = "0.12.0"
+
+# FSx for Lustre CSI driver (kubernetes-sigs/aws-fsx-csi-driver). Chart 1.11.0 ships driver
+# v1.4.0: the chart CHANGELOG pairs chart 1.(7+n) with driver 1.n.0, and a published
+# chart index lists 1.11.0 / 1.4.0. Static provisioning only (we create the file system in
+# CloudFormation), so the driver needs no AWS permissions.
+FSX_CSI_DRIVER_CHART = HelmChartVersion(
+    chart="aws-fsx-csi-driver", repository="https://kubernetes-sigs.github.io/aws-fsx-csi-driver", version="1.11.0"
+)
+# Lustre server version of the training file system (PERSISTENT_2 supports 2.12 and 2.15;
+# the AL2023 EKS AMIs' Lustre client is 2.15).
+LUSTRE_VERSION = "2.15"

@@ -4,6 +4,7 @@ from neuron_platform.cluster.device_plugins import NeuronDevicePlugins
 from neuron_platform.cluster.karpenter import Karpenter
 from neuron_platform.cluster.karpenter_teardown import KarpenterTeardown
 from neuron_platform.cluster.load_balancer_controller import LoadBalancerController
+from neuron_platform.cluster.lustre_volume import LustreVolume
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, SystemNodeGroupProps
 from neuron_platform.cluster.neuron_node_pool import NeuronNodePool
 from neuron_platform.cluster.pod_identity import PodIdentityRole
@@ -13,6 +14,7 @@ __all__ = [
     "Karpenter",
     "KarpenterTeardown",
     "LoadBalancerController",
+    "LustreVolume",
     "NeuronCluster",
     "NeuronDevicePlugins",
     "NeuronNodePool",

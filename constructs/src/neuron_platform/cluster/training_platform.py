@@ -28,7 +28,8 @@ class TrainingPlatform(Construct):
     NodeOverlay declaring its hugepages and a ``ClusterTrainingRuntime`` named
     ``neuronx-<pool>`` that runs torchrun over whole nodes of that pool.
 
-    Pass ``node_overlay=True`` to :class:`Karpenter` so the overlays take effect.
+    Pass ``node_overlay=True`` to :class:`Karpenter` so the overlays take effect, and
+    ``shared_claim`` (a :class:`LustreVolume` claim) to mount shared storage at ``/fsx``.
 
     Example::
 
@@ -48,6 +49,7 @@ class TrainingPlatform(Construct):
         image: str = versions.TRAINING_IMAGE,
         namespace: str = "default",
         compile_cache_url: str | None = None,
+        shared_claim: str | None = None,
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -103,7 +105,9 @@ class TrainingPlatform(Construct):
             manifest = cluster.add_manifest(
                 f"Training-{plan.name}",
                 hugepages_overlay(plan),
-                neuron_training_runtime(plan, image=image, compile_cache_url=compile_cache_url),
+                neuron_training_runtime(
+                    plan, image=image, compile_cache_url=compile_cache_url, shared_claim=shared_claim
+                ),
             )
             manifest.node.add_dependency(self.trainer_chart)
             for dependency in depends_on:

@@ -103,3 +103,20 @@ def kubeflow_trainer_values() -> dict[str, Any]:
         "manager": {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)},
         "runtimes": {"defaultEnabled": False},
     }
+
+
+def fsx_csi_driver_values() -> dict[str, Any]:
+    """FSx for Lustre CSI driver for static volumes only.
+
+    The controller (which provisions file systems) runs on the system nodes and has no AWS
+    permissions: our file system is created by CloudFormation, so nothing is provisioned
+    through Kubernetes. The node plugin keeps the chart's tolerate-all-taints default so
+    it lands on tainted Neuron nodes, where the training pods mount the volume.
+    """
+    return {
+        "controller": {
+            "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+            "tolerations": [CRITICAL_ADDONS_TOLERATION],
+        },
+        "node": {"tolerateAllTaints": True},
+    }

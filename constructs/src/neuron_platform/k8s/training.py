@@ -7,6 +7,7 @@ from neuron_platform import facts
 from neuron_platform.capacity import EFA_RESOURCE, NEURON_RESOURCE, POOL_LABEL, PoolPlan
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
+from neuron_platform.k8s.storage import SHARED_MOUNT_PATH
 
 HUGEPAGES_RESOURCE = "hugepages-2Mi"
 # libfabric's EFA provider registers its buffers in 2 MiB hugepages; EFA pods
@@ -28,6 +29,11 @@ TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 # Service account of training pods: its Pod Identity role reaches the compile cache
 # (pods cannot use node credentials: IMDS hop limit 1).
 TRAINING_SERVICE_ACCOUNT = "neuron-training"
+
+
+def training_namespace(namespace: str) -> Manifest:
+    """The TrainJobs' namespace (created unless it is ``default``)."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
 
 
 def training_service_account(namespace: str) -> Manifest:
@@ -67,8 +73,13 @@ def node_resources(instance_type: str) -> dict[str, str]:
     }
 
 
-def neuron_training_runtime(plan: PoolPlan, *, image: str, compile_cache_url: str | None = None) -> Manifest:
+def neuron_training_runtime(
+    plan: PoolPlan, *, image: str, compile_cache_url: str | None = None, shared_claim: str | None = None
+) -> Manifest:
     """A ClusterTrainingRuntime running torchrun over one EFA pool, one pod per node.
+
+    ``shared_claim``: a ReadWriteMany claim (the FSx for Lustre volume) mounted at
+    ``/fsx`` for datasets and checkpoints.
 
     TrainJobs pick it with ``runtimeRef.name`` and set image, command, ``numNodes`` and
     ``numProcPerNode`` (NeuronCores per node); the Trainer's torch plugin injects the
@@ -79,6 +90,12 @@ def neuron_training_runtime(plan: PoolPlan, *, image: str, compile_cache_url: st
     if compile_cache_url:
         env.append({"name": "NEURON_COMPILE_CACHE_URL", "value": compile_cache_url})
     resources = node_resources(instance_type)
+    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]  # noqa: S108 - in-container path
+    # torch dataloaders and the Neuron runtime use shared memory well beyond the 64 MiB default.
+    volumes: list[dict[str, object]] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+    if shared_claim:
+        mounts.append({"name": "fsx", "mountPath": SHARED_MOUNT_PATH})
+        volumes.append({"name": "fsx", "persistentVolumeClaim": {"claimName": shared_claim}})
     pod_spec = {
         "serviceAccountName": TRAINING_SERVICE_ACCOUNT,
         "schedulerName": NEURON_SCHEDULER_NAME,
@@ -90,11 +107,10 @@ def neuron_training_runtime(plan: PoolPlan, *, image: str, compile_cache_url: st
                 "image": image,
                 "env": env,
                 "resources": {"requests": dict(resources), "limits": dict(resources)},
-                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],  # noqa: S108 - in-container path
+                "volumeMounts": mounts,
             }
         ],
-        # torch dataloaders and the Neuron runtime use shared memory well beyond the 64 MiB default.
-        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+        "volumes": volumes,
     }
     return {
         "apiVersion": TRAINER_API,

@@ -152,6 +152,10 @@ class NeuronVpc(Construct):
         """Subnets for Karpenter-launched Neuron nodes (secondary CIDR when configured)."""
         return list(self.secondary_subnets) or self.private_subnets
 
+    def private_subnet_in(self, zone: str) -> ec2.ISubnet:
+        """The primary private subnet in ``zone`` (file systems and other zonal services)."""
+        return self.private_subnets[self.zones.index(zone)]
+
     def node_subnet_in(self, zone: str) -> ec2.ISubnet:
         """The node subnet in ``zone`` (EFA pools are pinned to one zone)."""
         return self.node_subnets[self.zones.index(zone)]
