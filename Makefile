@@ -22,12 +22,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update clean
+.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update llama-sft-image clean
 
 help:
 	@echo "make synth   - bootstrap and synthesize CONFIG (default $(CONFIG)) into cdk.out/"
 	@echo "make test    - bootstrap, then ruff, mypy and pytest (unit tests, snapshots, cdk-nag, cfn-lint, checkov, CLI synth)"
 	@echo "make bench   - time a cold synth of the default config and a full make test"
+	@echo "make llama-sft-image REGISTRY=<ecr registry> - build and push the Llama SFT example image"
 	@echo "make snapshot-update - rewrite template snapshots after an intended change"
 	@echo "make clean   - remove virtualenvs, node_modules and cdk.out"
 
@@ -80,6 +81,16 @@ bench: bootstrap
 	@rm -rf cdk.out
 	@TIMEFORMAT="cold cdk synth (default config): %R s (target < 25 s)"; time $(MAKE) --no-print-directory synth >/dev/null
 	@TIMEFORMAT="make test:                       %R s (target < 300 s)"; time $(MAKE) --no-print-directory test >/dev/null
+
+# The worked training example's image, built FROM the pinned training image (versions.py).
+LLAMA_SFT_TAG ?= 1
+llama-sft-image: bootstrap
+	@test -n "$(REGISTRY)" || { echo "usage: make llama-sft-image REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com"; exit 2; }
+	docker build runtime_assets/training/llama_sft -t $(REGISTRY)/llama-sft:$(LLAMA_SFT_TAG) \
+		--build-arg BASE_IMAGE=$$($(PY) -c 'from neuron_platform import versions; print(versions.TRAINING_IMAGE)') \
+		--build-arg NXDT_EXAMPLES_REPOSITORY=$$($(PY) -c 'from neuron_platform import versions; print(versions.NXDT_EXAMPLES_REPOSITORY)') \
+		--build-arg NXDT_EXAMPLES_REF=$$($(PY) -c 'from neuron_platform import versions; print(versions.NXDT_EXAMPLES_REF)')
+	docker push $(REGISTRY)/llama-sft:$(LLAMA_SFT_TAG)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -132,3 +132,10 @@ FSX_CSI_DRIVER_CHART = HelmChartVersion(
 # Lustre server version of the training file system (PERSISTENT_2 supports 2.12 and 2.15;
 # the AL2023 EKS AMIs' Lustre client is 2.15).
 LUSTRE_VERSION = "2.15"
+
+# NxD Training's launcher scripts (examples/ of aws-neuron/neuronx-distributed-training are
+# not in the wheel the training image installs) for the Llama SFT worked example, pinned to
+# a commit. It must match the neuronx_distributed_training release inside TRAINING_IMAGE
+# (`pip show neuronx_distributed_training` in the image) when either changes.
+NXDT_EXAMPLES_REPOSITORY = "https://github.com/aws-neuron/neuronx-distributed-training.git"
+NXDT_EXAMPLES_REF = "9fbb7665548065d2d4cb37069ea95ef0aaa4bb80"

@@ -90,13 +90,53 @@ def test_train_job_uses_the_pool_runtime() -> None:
     assert job["spec"]["trainer"]["numProcPerNode"] == 64
 
 
-def test_committed_trainjob_example_is_current_and_valid() -> None:
-    committed = yaml.safe_load((REPO / "docs" / "training" / "trainjob-example.yaml").read_text())
+LLAMA_SFT_IMAGE = "<account>.dkr.ecr.us-east-1.amazonaws.com/llama-sft:1"
+LLAMA_SFT_MODEL = [
+    "--hf-model-dir",
+    "/fsx/data/models/llama3-8b",
+    "--checkpoint-dir",
+    "/fsx/data/models/llama3-8b-nxdt-tp32",
+]
+LLAMA_SFT_DATA = ["--data-dir", "/fsx/data/llama-sft/dataset"]
+LAUNCH = ["python", "/opt/llama-sft/launch.py"]
+
+
+@pytest.mark.parametrize(
+    ("file", "name", "nodes", "command"),
+    [
+        ("llama-sft-1-convert.yaml", "llama-sft-convert", 1, [*LAUNCH, "convert", *LLAMA_SFT_MODEL]),
+        (
+            "llama-sft-2-compile.yaml",
+            "llama-sft-compile",
+            2,
+            [
+                *LAUNCH,
+                "train",
+                "--compile-only",
+                *LLAMA_SFT_MODEL,
+                *LLAMA_SFT_DATA,
+                "--output-dir",
+                "/fsx/data/llama-sft/compile",
+            ],
+        ),
+        (
+            "llama-sft-3-train.yaml",
+            "llama-sft",
+            2,
+            [*LAUNCH, "train", *LLAMA_SFT_MODEL, *LLAMA_SFT_DATA, "--output-dir", "/fsx/data/llama-sft/run-1"],
+        ),
+    ],
+)
+def test_committed_llama_sft_trainjobs_are_current_and_valid(
+    file: str, name: str, nodes: int, command: list[str]
+) -> None:
+    committed = yaml.safe_load((REPO / "docs" / "training" / file).read_text())
     validate(committed)
     assert committed == train_job(
-        name="llama-finetune",
+        name=name,
         pool="trn1-efa",
         instance_type="trn1.32xlarge",
-        image="<account>.dkr.ecr.us-east-1.amazonaws.com/llama-finetune:1",
-        command=["torchrun", "/workspace/train.py", "--tensor-parallel-size", "8"],
-    ), "regenerate with: python -m neuron_platform train-job (see README 'Distributed training')"
+        image=LLAMA_SFT_IMAGE,
+        command=command,
+        num_nodes=nodes,
+    ), "regenerate with: python -m neuron_platform train-job (see README 'Worked example')"
