@@ -1,4 +1,4 @@
-"""Command line: ``python -m neuron_platform config validate|show PATH``.
+"""Command line: ``python -m neuron_platform config validate|show|check-offerings PATH``.
 
 Later subcommands (compile, plan, endpoint) hang off the same parser.
 """
@@ -16,6 +16,7 @@ from neuron_platform import versions
 from neuron_platform.config import ConfigError, load_config
 from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
+from neuron_platform.offerings import check_offerings, summarize
 
 
 def _config_validate(args: argparse.Namespace) -> int:
@@ -29,6 +30,28 @@ def _config_show(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     print(json.dumps(config.model_dump(mode="json"), indent=2))
     return 0
+
+
+def _config_check_offerings(args: argparse.Namespace) -> int:
+    config = load_config(args.path)
+    try:
+        import boto3  # only this command talks to AWS
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        print("check-offerings needs boto3: pip install boto3", file=sys.stderr)
+        return 3
+    ec2 = boto3.Session(profile_name=args.profile).client("ec2", region_name=config.project.region)
+    try:
+        report = check_offerings(config, ec2)
+    except (BotoCoreError, ClientError) as err:
+        print(f"offering error: {args.path}: cannot ask EC2 in {config.project.region}: {err}", file=sys.stderr)
+        return 3
+    lines = summarize(report, args.path)
+    for line in lines["stdout"]:
+        print(line)
+    for line in lines["stderr"]:
+        print(line, file=sys.stderr)
+    return 2 if report.problems else 0
 
 
 def _first_run(args: argparse.Namespace) -> int:
@@ -63,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="print the config with every default filled in (JSON)")
     show.add_argument("path")
     show.set_defaults(func=_config_show)
+    offerings = actions.add_parser(
+        "check-offerings",
+        help="ask EC2 (your credentials) whether each pool's types are offered in its zones; exit 2 if not",
+    )
+    offerings.add_argument("path")
+    offerings.add_argument("--profile", default=None, help="AWS profile (default: the usual credential chain)")
+    offerings.set_defaults(func=_config_check_offerings)
 
     first_run = groups.add_parser("first-run", help="print a first-run check manifest (kubectl apply -f -)")
     first_run.add_argument("check", choices=["inf2", "efa-pair"], help="one inf2 device, or two whole EFA nodes")
