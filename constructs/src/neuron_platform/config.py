@@ -39,7 +39,9 @@ PRIVATE_RANGES = tuple(
 )
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """Frozen, strict, unknown keys rejected: every configuration and spec model."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
@@ -76,7 +78,7 @@ def _known_instance_type(value: str) -> str:
     return value
 
 
-class ProjectConfig(_Model):
+class ProjectConfig(StrictModel):
     """Names, region and tags shared by every stack."""
 
     name: Annotated[str, _dns_label(24)] = Field(
@@ -110,7 +112,7 @@ class ProjectConfig(_Model):
         return value
 
 
-class ExistingVpcConfig(_Model):
+class ExistingVpcConfig(StrictModel):
     """An existing (landing-zone) VPC to deploy into instead of creating one."""
 
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
@@ -136,7 +138,7 @@ class ExistingVpcConfig(_Model):
         return value
 
 
-class NetworkConfig(_Model):
+class NetworkConfig(StrictModel):
     """The VPC: created by the network stack, or imported with ``existing_vpc``."""
 
     zones: list[str] = Field(min_length=2, max_length=6, description="Availability Zone names, e.g. us-east-1a.")
@@ -186,7 +188,7 @@ def _on_demand_only() -> list[CapacityType]:
     return ["on-demand"]
 
 
-class CapacityReservationConfig(_Model):
+class CapacityReservationConfig(StrictModel):
     """On-Demand Capacity Reservations or Capacity Blocks a pool should use first."""
 
     ids: list[Annotated[str, AfterValidator(lambda v: _prefixed_id(v, "cr-"))]] = Field(default_factory=list)
@@ -199,7 +201,7 @@ def _prefixed_id(value: str, prefix: str) -> str:
     return value
 
 
-class PoolConfig(_Model):
+class PoolConfig(StrictModel):
     """A group of Neuron capacity (one Karpenter NodePool + EC2NodeClass)."""
 
     name: Annotated[str, _dns_label(40)]
@@ -233,7 +235,7 @@ class PoolConfig(_Model):
         return facts.family_of(self.instance_types[0])
 
 
-class SystemNodesConfig(_Model):
+class SystemNodesConfig(StrictModel):
     """The small on-demand managed node group for cluster add-ons and controllers."""
 
     instance_types: list[str] = Field(default_factory=lambda: ["m7i.xlarge"], min_length=1)
@@ -250,7 +252,7 @@ class SystemNodesConfig(_Model):
         return value
 
 
-class ClusterConfig(_Model):
+class ClusterConfig(StrictModel):
     """The EKS control plane and its access."""
 
     admin_principal_arns: list[str] = Field(
@@ -308,7 +310,7 @@ LUSTRE_STEP_GIB = 2400
 LUSTRE_THROUGHPUTS = (125, 250, 500, 1000)
 
 
-class SharedStorageConfig(_Model):
+class SharedStorageConfig(StrictModel):
     """FSx for Lustre shared by the training pods, linked to an S3 data bucket."""
 
     enabled: bool = Field(default=False, description="Create the file system, the FSx CSI driver and a PVC.")
@@ -351,7 +353,7 @@ class SharedStorageConfig(_Model):
         return value
 
 
-class TrainingConfig(_Model):
+class TrainingConfig(StrictModel):
     """Distributed training on the EFA pools (Kubeflow Trainer with a Neuron runtime)."""
 
     enabled: bool = Field(default=False, description="Install Kubeflow Trainer and a Neuron runtime per EFA pool.")
@@ -372,7 +374,7 @@ class TrainingConfig(_Model):
         return value
 
 
-class PlatformConfig(_Model):
+class PlatformConfig(StrictModel):
     """The whole configuration file."""
 
     project: ProjectConfig
@@ -438,8 +440,9 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, root: type[BaseModel] | None = None) -> dict[str, Any]:
     """Read a YAML mapping, turning every file problem into :class:`ConfigError`."""
+    expected = _keys(root or PlatformConfig)
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -458,11 +461,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ConfigError(source, [f"invalid YAML ({err})"]) from None
     if data is None:
-        raise ConfigError(source, [f"file is empty; expected a mapping with keys: {_keys(PlatformConfig)}"])
+        raise ConfigError(source, [f"file is empty; expected a mapping with keys: {expected}"])
     if not isinstance(data, dict):
-        raise ConfigError(
-            source, [f"top level is a {_type_name(data)}; expected a mapping with keys: {_keys(PlatformConfig)}"]
-        )
+        raise ConfigError(source, [f"top level is a {_type_name(data)}; expected a mapping with keys: {expected}"])
     return data
 
 
@@ -477,7 +478,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Platfo
     try:
         config = PlatformConfig.model_validate(dict(data))
     except ValidationError as err:
-        raise ConfigError(source, [_format_error(e) for e in err.errors()]) from None
+        raise ConfigError(source, [format_error(e) for e in err.errors()]) from None
     issues = list(_semantic_issues(config))
     if issues:
         raise ConfigError(source, [str(i) for i in issues])
@@ -677,13 +678,14 @@ _EXPECTED = {
 }
 
 
-def _format_error(err: Mapping[str, Any]) -> str:
+def format_error(err: Mapping[str, Any], root: type[BaseModel] | None = None) -> str:
+    """One line for one pydantic error: path, bad value, what is allowed."""
     path = _path(err["loc"])
     kind = err["type"]
     value: Any = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"{path}: unknown key; allowed keys here: {_keys_at(err['loc'][:-1])}"
+        return f"{path}: unknown key; allowed keys here: {_keys_at(err['loc'][:-1], root or PlatformConfig)}"
     if kind == "missing":
         return f"{path}: required key is missing"
     if kind in _EXPECTED:
@@ -723,9 +725,9 @@ def _keys(model: type[BaseModel]) -> str:
     return ", ".join(model.model_fields)
 
 
-def _keys_at(loc: Sequence[str | int]) -> str:
+def _keys_at(loc: Sequence[str | int], root: type[BaseModel]) -> str:
     """Allowed keys of the model found by walking ``loc`` from the root model."""
-    model: type[BaseModel] = PlatformConfig
+    model: type[BaseModel] = root
     for part in loc:
         if isinstance(part, int):
             continue

@@ -192,3 +192,91 @@ def zones_of(region: str) -> tuple[str, ...]:
 
 def tensor_parallel_degrees(target: CompileTarget) -> tuple[int, ...]:
     return TENSOR_PARALLEL_DEGREES[target]
+
+
+# --- compile machines ------------------------------------------------------------------
+# Neuron compilation (neuronx-cc) runs on the CPU and needs no Neuron device; it is bound
+# by host memory (FIELD-NOTES "Images and compilation": an 8B model was killed on a 32 GiB
+# host; 70B compiles asked for 300-465 GiB). So compile jobs run on memory-optimized
+# x86 instances. Memory and vCPU: EC2 instance type pages; price: us-east-1 on-demand
+# Linux list price (r7i.large $0.1323/h, doubling with each size step).
+
+
+@dataclass(frozen=True)
+class CompileMachine:
+    name: str
+    vcpu: int
+    host_memory_gib: int
+    on_demand_usd_per_hour: float
+
+
+COMPILE_MACHINES: dict[str, CompileMachine] = {
+    m.name: m
+    for m in (
+        CompileMachine("r7i.2xlarge", 8, 64, 0.5292),
+        CompileMachine("r7i.4xlarge", 16, 128, 1.0584),
+        CompileMachine("r7i.8xlarge", 32, 256, 2.1168),
+        CompileMachine("r7i.12xlarge", 48, 384, 3.1752),
+        CompileMachine("r7i.16xlarge", 64, 512, 4.2336),
+        CompileMachine("r7i.24xlarge", 96, 768, 6.3504),
+    )
+}
+
+# Host memory a compile needs: three copies of the weights (checkpoint, traced model,
+# compiler working set) plus 16 GiB for the compiler and OS. Anchored on the observations
+# above: 8B bf16 (15 GiB) -> 61 GiB (>32 GiB that failed), 70B (131 GiB) -> 410 GiB
+# (inside 300-465 GiB).
+COMPILE_HOST_MEMORY_WEIGHT_COPIES = 3
+COMPILE_HOST_MEMORY_OVERHEAD_GIB = 16
+# Share of device memory a model may plan for; the Neuron runtime and scratch take the rest.
+DEVICE_MEMORY_USABLE_FRACTION = 0.9
+
+
+# --- model architectures -----------------------------------------------------------------
+# From each model's Hugging Face config.json (hidden_size, num_hidden_layers,
+# num_attention_heads, num_key_value_heads; head_dim = hidden / heads) and model card
+# (parameter count). Used to check TP against attention heads and to size weights and KV
+# cache; a model missing here can pass its architecture in the spec.
+
+
+@dataclass(frozen=True)
+class ModelArchitecture:
+    parameters_billion: float
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+
+
+MODEL_ARCHITECTURES: dict[str, ModelArchitecture] = {
+    "meta-llama/Llama-3.2-1B": ModelArchitecture(1.24, 16, 32, 8, 64),
+    "meta-llama/Llama-3.2-1B-Instruct": ModelArchitecture(1.24, 16, 32, 8, 64),
+    "meta-llama/Meta-Llama-3-8B": ModelArchitecture(8.03, 32, 32, 8, 128),
+    "meta-llama/Meta-Llama-3-8B-Instruct": ModelArchitecture(8.03, 32, 32, 8, 128),
+    "meta-llama/Llama-3.1-8B": ModelArchitecture(8.03, 32, 32, 8, 128),
+    "meta-llama/Llama-3.1-8B-Instruct": ModelArchitecture(8.03, 32, 32, 8, 128),
+    "meta-llama/Meta-Llama-3-70B": ModelArchitecture(70.6, 80, 64, 8, 128),
+    "meta-llama/Meta-Llama-3-70B-Instruct": ModelArchitecture(70.6, 80, 64, 8, 128),
+    "meta-llama/Llama-3.1-70B-Instruct": ModelArchitecture(70.6, 80, 64, 8, 128),
+    "mistralai/Mistral-7B-Instruct-v0.3": ModelArchitecture(7.25, 32, 32, 8, 128),
+}
+
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2}
+
+
+def model_architecture(model_id: str) -> ModelArchitecture | None:
+    return MODEL_ARCHITECTURES.get(model_id)
+
+
+def compile_machine(name: str) -> CompileMachine:
+    try:
+        return COMPILE_MACHINES[name]
+    except KeyError:
+        raise UnknownInstanceType(f"got {name!r}; allowed: {', '.join(COMPILE_MACHINES)}") from None
+
+
+def cores_per_target(target: CompileTarget) -> tuple[NeuronInstanceType, ...]:
+    """Instance types a compile target runs on, smallest first."""
+    return tuple(
+        sorted((t for t in INSTANCE_TYPES.values() if t.compile_target is target), key=lambda t: t.neuron_cores)
+    )

@@ -1,0 +1,1 @@
+"""Model compilation: the compile spec (plain Python) and the pipeline constructs."""

@@ -1,0 +1,72 @@
+"""Step 1 of the compile pipeline: check the spec's shape and derive the cache key.
+
+The CLI validates specs fully (pydantic and the facts) before it starts an execution;
+this handler guards the state machine against anything else that starts one, so the
+later steps can trust the fields they use. Raises ``InvalidSpec`` (the state machine
+catches it and records the failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from cache_key import cache_key
+
+TARGETS = ("inf2", "trn1", "trn2")
+DTYPES = ("bfloat16", "float16")
+INTEGERS = {"batch_size": (1, 256), "sequence_length": (128, 131072), "tensor_parallel_size": (1, 128)}
+
+
+class InvalidSpec(Exception):
+    """The spec cannot be compiled as given."""
+
+
+def check(spec: Any) -> list[str]:
+    if not isinstance(spec, dict):
+        return ["spec: expected a mapping"]
+    problems: list[str] = []
+    model = spec.get("model")
+    if not isinstance(model, dict) or bool(model.get("hf_id")) == bool(model.get("s3_uri")):
+        problems.append("model: give exactly one of hf_id (with revision) or s3_uri")
+    elif model.get("hf_id") and not model.get("revision"):
+        problems.append("model.revision: required with hf_id")
+    if spec.get("task") != "text-generation":
+        problems.append(f"task: got {spec.get('task')!r}; allowed: text-generation")
+    if spec.get("target") not in TARGETS:
+        problems.append(f"target: got {spec.get('target')!r}; allowed: {', '.join(TARGETS)}")
+    if spec.get("dtype") not in DTYPES:
+        problems.append(f"dtype: got {spec.get('dtype')!r}; allowed: {', '.join(DTYPES)}")
+    for name, (low, high) in INTEGERS.items():
+        value = spec.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            problems.append(f"{name}: got {value!r}; allowed: an integer from {low} to {high}")
+    flags = spec.get("compiler_flags", [])
+    if not isinstance(flags, list) or not all(isinstance(f, str) and f.startswith("--") for f in flags):
+        problems.append("compiler_flags: expected a list of --flags")
+    for name in ("sdk_version", "image"):
+        if not isinstance(spec.get(name), str) or not spec[name]:
+            problems.append(f"{name}: required")
+    if isinstance(spec.get("image"), str) and spec["image"].endswith(":latest"):
+        problems.append("image: pin a tag or digest, not latest")
+    return problems
+
+
+def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    spec = event.get("spec")
+    problems = check(spec)
+    if problems:
+        raise InvalidSpec("; ".join(problems))
+    assert isinstance(spec, dict)
+    spec.setdefault("compiler_flags", [])
+    key = cache_key(spec)
+    bucket = os.environ["ARTIFACTS_BUCKET"]
+    return {
+        "cacheKey": key,
+        "spec": spec,
+        "specJson": json.dumps(spec, sort_keys=True),
+        "artifactsUrl": f"s3://{bucket}/{os.environ['ARTIFACTS_PREFIX']}{key}/",
+        "artifactsPrefix": f"{os.environ['ARTIFACTS_PREFIX']}{key}/",
+        "bucket": bucket,
+    }

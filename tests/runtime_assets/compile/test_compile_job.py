@@ -1,0 +1,206 @@
+"""The compile job with a fake ``optimum-cli`` on PATH and moto S3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.runtime_assets.compile.conftest import COMPILE, load
+
+job = load(COMPILE / "job" / "compile_job.py", "compile_job")
+
+SPEC: dict[str, Any] = {
+    "model": {"s3_uri": "s3://models/llama-3-8b/"},
+    "task": "text-generation",
+    "target": "inf2",
+    "batch_size": 4,
+    "sequence_length": 4096,
+    "tensor_parallel_size": 8,
+    "dtype": "bfloat16",
+    "compiler_flags": ["--optlevel=2"],
+    "sdk_version": "2.26.1",
+    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-compile:inf2",
+}
+
+FAKE_COMPILER = """#!/usr/bin/env python3
+import json, os, sys
+out = sys.argv[-1]
+with open(os.environ["FAKE_RECORD"], "w") as f:
+    json.dump({"argv": sys.argv, "cc_flags": os.environ.get("NEURON_CC_FLAGS"),
+               "cache": os.environ.get("NEURON_COMPILE_CACHE_URL"),
+               "model_files": sorted(os.listdir(sys.argv[sys.argv.index("--model") + 1]))}, f)
+mode = os.environ.get("FAKE_MODE", "ok")
+if mode == "fail":
+    print("ERROR: compilation failed: out of instruction memory", file=sys.stderr)
+    sys.exit(70)
+if mode == "nospace":
+    print("OSError: [Errno 28] No space left on device", file=sys.stderr)
+    sys.exit(1)
+if mode == "empty":
+    sys.exit(0)
+os.makedirs(os.path.join(out, "compiled"), exist_ok=True)
+open(os.path.join(out, "compiled", "model.neff"), "wb").write(b"NEFF" * 1000)
+open(os.path.join(out, "neuron_config.json"), "w").write('{"tp_degree": 8}')
+print("compiled", file=sys.stderr)
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    compiler = bin_dir / "optimum-cli"
+    compiler.write_text(FAKE_COMPILER)
+    compiler.chmod(compiler.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in ("models", "artifacts"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket="models", Key="llama-3-8b/config.json", Body=b"{}")
+        s3.put_object(Bucket="models", Key="llama-3-8b/model-00001.safetensors", Body=b"w" * 10)
+        yield {
+            "s3": s3,
+            "record": tmp_path / "record.json",
+            "vars": {
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                "SPEC_JSON": json.dumps(SPEC),
+                "CACHE_KEY": "llama-3-8b-inf2-tp8-b4-s4096-0123",
+                "ARTIFACTS_URL": "s3://artifacts/artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/",
+                "NEURON_COMPILE_CACHE_URL": "s3://artifacts/neuron-cache/",
+                "WORK_DIR": str(tmp_path / "work"),
+                "FAKE_RECORD": str(tmp_path / "record.json"),
+            },
+        }
+
+
+def _run(env: dict[str, Any], **extra: str) -> int:
+    logs: list[str] = []
+    try:
+        return int(job.run(env["vars"] | extra, env["s3"], log=logs.append))
+    finally:
+        env["logs"] = logs
+
+
+def test_argument_mapping_from_the_spec(env: dict[str, Any], tmp_path: Path) -> None:
+    assert _run(env) == 0
+    record = json.loads(env["record"].read_text())
+    argv = record["argv"][1:]
+    assert argv[:2] == ["export", "neuron"]
+    options = dict(zip(argv[2:-1:2], argv[3:-1:2], strict=True))
+    assert options == {
+        "--model": str(tmp_path / "work" / "model"),
+        "--task": "text-generation",
+        "--batch_size": "4",
+        "--sequence_length": "4096",
+        "--tensor_parallel_size": "8",
+        "--torch_dtype": "bfloat16",
+        "--instance_type": "inf2",
+    }
+    assert argv[-1] == str(tmp_path / "work" / "compiled")
+    assert record["cc_flags"] == "--optlevel=2"
+    assert record["cache"] == "s3://artifacts/neuron-cache/"
+    assert record["model_files"] == ["config.json", "model-00001.safetensors"]
+
+
+def test_manifest_with_sha256_uploaded_last(env: dict[str, Any]) -> None:
+    assert _run(env) == 0
+    s3 = env["s3"]
+    prefix = "artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="artifacts", Prefix=prefix)["Contents"])
+    assert keys == [prefix + "compiled/model.neff", prefix + "manifest.json", prefix + "neuron_config.json"]
+    manifest = json.loads(s3.get_object(Bucket="artifacts", Key=prefix + "manifest.json")["Body"].read())
+    assert manifest["cache_key"] == "llama-3-8b-inf2-tp8-b4-s4096-0123"
+    assert manifest["spec"] == SPEC
+    neff = next(f for f in manifest["files"] if f["path"] == "compiled/model.neff")
+    assert neff == {"path": "compiled/model.neff", "sha256": hashlib.sha256(b"NEFF" * 1000).hexdigest(), "size": 4000}
+
+
+def test_compiler_failure_is_exit_4_with_its_last_line(env: dict[str, Any]) -> None:
+    with pytest.raises(job.JobError) as err:
+        _run(env, FAKE_MODE="fail")
+    assert err.value.code == job.EXIT_COMPILER_FAILED
+    assert str(err.value) == "optimum-cli exited 70: ERROR: compilation failed: out of instruction memory"
+    assert "manifest.json" not in str(env["s3"].list_objects_v2(Bucket="artifacts"))
+
+
+def test_disk_full_while_compiling_is_exit_5(env: dict[str, Any]) -> None:
+    with pytest.raises(job.JobError) as err:
+        _run(env, FAKE_MODE="nospace")
+    assert err.value.code == job.EXIT_DISK_FULL
+    assert "disk full" in str(err.value)
+
+
+def test_disk_full_while_fetching_is_exit_5(env: dict[str, Any]) -> None:
+    def no_space(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    env["s3"].download_file = no_space
+    with pytest.raises(job.JobError) as err:
+        _run(env)
+    assert err.value.code == job.EXIT_DISK_FULL
+
+
+def test_compiler_that_writes_nothing_fails(env: dict[str, Any]) -> None:
+    with pytest.raises(job.JobError, match="wrote nothing"):
+        _run(env, FAKE_MODE="empty")
+
+
+def test_missing_s3_model_is_exit_3(env: dict[str, Any]) -> None:
+    spec = SPEC | {"model": {"s3_uri": "s3://models/nothing-here/"}}
+    with pytest.raises(job.JobError) as err:
+        _run(env, SPEC_JSON=json.dumps(spec))
+    assert err.value.code == job.EXIT_MODEL_NOT_FOUND
+    assert str(err.value) == "no objects under s3://models/nothing-here/"
+
+
+def test_hugging_face_model_at_its_revision(env: dict[str, Any]) -> None:
+    calls: list[dict[str, str]] = []
+
+    def download(**kwargs: str) -> str:
+        calls.append(kwargs)
+        Path(kwargs["local_dir"], "config.json").write_text("{}")
+        return kwargs["local_dir"]
+
+    spec = SPEC | {"model": {"hf_id": "meta-llama/Meta-Llama-3-8B", "revision": "a" * 40}}
+    logs: list[str] = []
+    assert job.run(env["vars"] | {"SPEC_JSON": json.dumps(spec)}, env["s3"], hf_download=download, log=logs.append) == 0
+    assert calls[0]["repo_id"] == "meta-llama/Meta-Llama-3-8B"
+    assert calls[0]["revision"] == "a" * 40
+
+
+def test_hugging_face_not_found_is_exit_3(env: dict[str, Any]) -> None:
+    def download(**_kwargs: str) -> str:
+        raise FileNotFoundError("404 Client Error: Repository Not Found")
+
+    spec = SPEC | {"model": {"hf_id": "nobody/nothing", "revision": "b" * 40}}
+    with pytest.raises(job.JobError) as err:
+        job.run(env["vars"] | {"SPEC_JSON": json.dumps(spec)}, env["s3"], hf_download=download, log=lambda _: None)
+    assert err.value.code == job.EXIT_MODEL_NOT_FOUND
+    assert "nobody/nothing@" + "b" * 40 in str(err.value)
+
+
+def test_missing_environment_is_exit_2(env: dict[str, Any]) -> None:
+    with pytest.raises(job.JobError) as err:
+        job.run({"PATH": env["vars"]["PATH"]}, env["s3"], log=lambda _: None)
+    assert err.value.code == job.EXIT_BAD_SPEC
+
+
+def test_main_prints_one_line_and_returns_the_code(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in (env["vars"] | {"FAKE_MODE": "fail", "AWS_DEFAULT_REGION": "us-east-1"}).items():
+        monkeypatch.setenv(name, value)
+    assert job.main() == job.EXIT_COMPILER_FAILED  # boto3 inside main() talks to moto here
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "compile failed: optimum-cli exited 70: ERROR: compilation failed: out of instruction memory"

@@ -1,0 +1,173 @@
+"""The pipeline's Lambda steps: spec checks, cache keys, artifact verification (moto S3)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.runtime_assets.compile.conftest import COMPILE, load
+
+cache_key_module = load(COMPILE / "lambdas" / "cache_key.py", "cache_key")
+validate = load(COMPILE / "lambdas" / "validate.py", "compile_validate")
+verify = load(COMPILE / "lambdas" / "verify.py", "compile_verify")
+
+SPEC: dict[str, Any] = {
+    "model": {"hf_id": "meta-llama/Meta-Llama-3-8B-Instruct", "revision": "8afb486c1db24fe5011ec46dfbe5b5dccdb575c2"},
+    "task": "text-generation",
+    "target": "inf2",
+    "batch_size": 4,
+    "sequence_length": 4096,
+    "tensor_parallel_size": 8,
+    "dtype": "bfloat16",
+    "compiler_flags": [],
+    "sdk_version": "2.26.1",
+    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-compile:inf2-sdk2.26.1",
+}
+
+
+def changed(**fields: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(SPEC)
+    spec.update(fields)
+    return spec
+
+
+# --- cache keys --------------------------------------------------------------------------
+
+
+def test_key_is_stable_and_readable() -> None:
+    key = cache_key_module.cache_key(SPEC)
+    assert key == cache_key_module.cache_key(copy.deepcopy(SPEC))
+    assert key.startswith("meta-llama-3-8b-instruct-inf2-tp8-b4-s4096-")
+    assert len(key.rsplit("-", 1)[1]) == 32
+
+
+def test_key_ignores_dict_order_and_the_architecture_hint() -> None:
+    reordered = dict(reversed(list(SPEC.items())))
+    assert cache_key_module.cache_key(reordered) == cache_key_module.cache_key(SPEC)
+    with_arch = changed(architecture={"parameters_billion": 8.03, "layers": 32})
+    assert cache_key_module.cache_key(with_arch) == cache_key_module.cache_key(SPEC)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": {"hf_id": "meta-llama/Meta-Llama-3-8B-Instruct", "revision": "0" * 40}},
+        {"target": "trn1"},
+        {"batch_size": 8},
+        {"sequence_length": 2048},
+        {"tensor_parallel_size": 24},
+        {"dtype": "float16"},
+        {"compiler_flags": ["--optlevel=1"]},
+        {"sdk_version": "2.27.0"},
+        {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-compile:inf2-sdk2.27.0"},
+    ],
+)
+def test_every_artifact_changing_field_changes_the_key(change: dict[str, Any]) -> None:
+    assert cache_key_module.cache_key(changed(**change)) != cache_key_module.cache_key(SPEC)
+
+
+def test_flag_order_matters() -> None:
+    a = cache_key_module.cache_key(changed(compiler_flags=["--optlevel=1", "--verbose=info"]))
+    b = cache_key_module.cache_key(changed(compiler_flags=["--verbose=info", "--optlevel=1"]))
+    assert a != b
+
+
+def test_s3_models_are_labelled_by_their_last_prefix() -> None:
+    spec = changed(model={"s3_uri": "s3://models/llama/my-finetune/"})
+    assert cache_key_module.cache_key(spec).startswith("my-finetune-inf2-")
+
+
+# --- validate -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARTIFACTS_BUCKET", "artifacts-bucket")
+    monkeypatch.setenv("ARTIFACTS_PREFIX", "artifacts/")
+
+
+def test_validate_returns_key_and_locations(lambda_env: None) -> None:
+    out = validate.handler({"spec": copy.deepcopy(SPEC)}, None)
+    key = cache_key_module.cache_key(SPEC)
+    assert out["cacheKey"] == key
+    assert out["artifactsUrl"] == f"s3://artifacts-bucket/artifacts/{key}/"
+    assert out["artifactsPrefix"] == f"artifacts/{key}/"
+    assert json.loads(out["specJson"]) == SPEC
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"target": "inf1"}, "target: got 'inf1'; allowed: inf2, trn1, trn2"),
+        ({"batch_size": 0}, "batch_size: got 0; allowed: an integer from 1 to 256"),
+        ({"batch_size": True}, "batch_size: got True"),
+        ({"model": {"hf_id": "a/b"}}, "model.revision: required with hf_id"),
+        ({"model": {"hf_id": "a/b", "revision": "1", "s3_uri": "s3://b/p"}}, "model: give exactly one"),
+        ({"image": "repo/compile:latest"}, "image: pin a tag or digest, not latest"),
+        ({"compiler_flags": "--optlevel=1"}, "compiler_flags: expected a list of --flags"),
+    ],
+)
+def test_validate_rejects_bad_specs(lambda_env: None, change: dict[str, Any], message: str) -> None:
+    with pytest.raises(validate.InvalidSpec, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate.handler({"spec": changed(**change)}, None)
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="artifacts-bucket")
+        yield client
+
+
+def _upload(s3: Any, files: dict[str, bytes], manifest: dict[str, Any] | None) -> None:
+    for path, body in files.items():
+        s3.put_object(Bucket="artifacts-bucket", Key=f"artifacts/k/{path}", Body=body)
+    if manifest is not None:
+        s3.put_object(Bucket="artifacts-bucket", Key="artifacts/k/manifest.json", Body=json.dumps(manifest).encode())
+
+
+def _manifest(files: dict[str, bytes], key: str = "k") -> dict[str, Any]:
+    return {
+        "cache_key": key,
+        "compile_seconds": 1234.5,
+        "compiler": "optimum-cli export neuron",
+        "files": [{"path": p, "sha256": "ab" * 32, "size": len(b)} for p, b in files.items()],
+    }
+
+
+def test_verify_accepts_a_complete_upload(s3: Any) -> None:
+    files = {"model.pt": b"x" * 100, "neuron_config.json": b"{}"}
+    _upload(s3, files, _manifest(files))
+    out = verify.handler({"bucket": "artifacts-bucket", "artifactsPrefix": "artifacts/k/", "cacheKey": "k"}, None)
+    assert out["totalBytes"] == 102
+    assert [f["path"] for f in out["files"]] == ["model.pt", "neuron_config.json"]
+    assert out["compileSeconds"] == 1234.5
+
+
+@pytest.mark.parametrize(
+    ("files", "manifest", "message"),
+    [
+        ({"model.pt": b"x"}, None, "manifest.json: NoSuchKey"),
+        ({"model.pt": b"x"}, _manifest({"model.pt": b"x"}, key="other"), "is for 'other', expected 'k'"),
+        ({}, _manifest({"model.pt": b"x"}), "model.pt: missing"),
+        ({"model.pt": b"xx"}, _manifest({"model.pt": b"x"}), "model.pt: 2 bytes, manifest says 1"),
+        ({}, _manifest({}), "lists no files"),
+    ],
+)
+def test_verify_names_what_is_wrong(s3: Any, files: dict[str, bytes], manifest: Any, message: str) -> None:
+    _upload(s3, files, manifest)
+    with pytest.raises(verify.VerificationFailed, match=message):
+        verify.verify(s3, "artifacts-bucket", "artifacts/k/", "k")
