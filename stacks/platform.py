@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from neuron_platform.config import PlatformConfig
 from stacks.cluster_stack import ClusterStack
+from stacks.compile_stack import CompileStack, compile_stack_name
 from stacks.network_stack import NetworkStack
 from stacks.tags import PROJECT_TAG
 
@@ -19,10 +20,12 @@ class Platform:
 
     network: NetworkStack
     cluster: ClusterStack
+    compile: CompileStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.network, self.cluster]
+        optional = [s for s in (self.compile,) if s is not None]
+        return [self.network, self.cluster, *optional]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
@@ -48,9 +51,19 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         env=env,
         description=f"Neuron platform '{name}': EKS, Karpenter, Neuron device plugins and capacity pools",
     )
+    compile_stack = None
+    if config.compile.enabled:
+        compile_stack = CompileStack(
+            app,
+            compile_stack_name(name),
+            config=config,
+            network=network,
+            env=env,
+            description=f"Neuron platform '{name}': compiled-artifact store and compile pipeline",
+        )
     cdk.Tags.of(app).add(PROJECT_TAG, name)
     for key, value in config.project.tags.items():
         cdk.Tags.of(app).add(key, value)
     # Every unacknowledged AwsSolutions finding fails synthesis.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Platform(network=network, cluster=cluster)
+    return Platform(network=network, cluster=cluster, compile=compile_stack)

@@ -87,6 +87,11 @@ def default_app(synthesized: dict[str, SynthesizedApp]) -> SynthesizedApp:
 
 
 @pytest.fixture(scope="session")
+def inference_app(synthesized: dict[str, SynthesizedApp]) -> SynthesizedApp:
+    return synthesized["inference-small"]
+
+
+@pytest.fixture(scope="session")
 def training_app(synthesized: dict[str, SynthesizedApp]) -> SynthesizedApp:
     return synthesized["training-multinode"]
 

@@ -68,7 +68,7 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
     (
         "unknown-top-level-key",
         with_changes(("clusters", {})),
-        "clusters: unknown key; allowed keys here: project, network, cluster, pools, training",
+        "clusters: unknown key; allowed keys here: project, network, cluster, pools, training, compile",
     ),
     (
         "wrong-type",
@@ -307,11 +307,15 @@ def test_bad_config_gets_one_exact_line(
 
 BAD_FILES: list[tuple[str, str | None, str]] = [
     ("missing-file", None, "file not found"),
-    ("empty-file", "", "file is empty; expected a mapping with keys: project, network, cluster, pools, training"),
+    (
+        "empty-file",
+        "",
+        "file is empty; expected a mapping with keys: project, network, cluster, pools, training, compile",
+    ),
     (
         "comments-only",
         "# nothing here\n",
-        "file is empty; expected a mapping with keys: project, network, cluster, pools, training",
+        "file is empty; expected a mapping with keys: project, network, cluster, pools, training, compile",
     ),
     (
         "invalid-yaml",
@@ -321,7 +325,7 @@ BAD_FILES: list[tuple[str, str | None, str]] = [
     (
         "top-level-list",
         "- project\n",
-        "top level is a list; expected a mapping with keys: project, network, cluster, pools, training",
+        "top level is a list; expected a mapping with keys: project, network, cluster, pools, training, compile",
     ),
     (
         "duplicate-key",

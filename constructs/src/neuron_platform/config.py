@@ -374,6 +374,57 @@ class TrainingConfig(StrictModel):
         return value
 
 
+class CompileConfig(StrictModel):
+    """The model-compilation pipeline (Step Functions + AWS Batch on memory-optimized EC2)."""
+
+    enabled: bool = Field(default=False, description="Create the artifact store and the compile pipeline.")
+    instance_types: list[str] = Field(
+        default_factory=lambda: ["r7i.4xlarge", "r7i.8xlarge", "r7i.16xlarge"],
+        min_length=1,
+        description="Compile machines (memory-optimized; the compiler needs host memory, not Neuron devices).",
+    )
+    max_vcpus: int = Field(default=128, ge=8, le=4096, description="Upper bound of the Batch compute environment.")
+    job_timeout_minutes: int = Field(default=240, ge=15, le=1440)
+    disk_gib: int = Field(default=500, ge=100, le=16384, description="Root volume of compile machines.")
+    notification_emails: list[str] = Field(default_factory=list, description="Failure notifications (SNS email).")
+    model_buckets: list[str] = Field(default_factory=list, description="Buckets of s3:// model sources (read-only).")
+    hf_token_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding a Hugging Face token for gated models."
+    )
+
+    @field_validator("instance_types")
+    @classmethod
+    def _machines(cls, value: list[str]) -> list[str]:
+        for name in value:
+            facts.compile_machine(name)  # raises with the allowed list
+        if len(set(value)) != len(value):
+            raise ValueError(f"got {value}; each type may appear once")
+        return value
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+                raise ValueError(f"got {email!r}; allowed: email addresses")
+        return value
+
+    @field_validator("model_buckets")
+    @classmethod
+    def _buckets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", name):
+                raise ValueError(f"got {name!r}; allowed: S3 bucket names")
+        return value
+
+    @field_validator("hf_token_secret_arn")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$", value):
+            raise ValueError(f"got {value!r}; allowed: a Secrets Manager secret ARN")
+        return value
+
+
 class PlatformConfig(StrictModel):
     """The whole configuration file."""
 
@@ -382,6 +433,7 @@ class PlatformConfig(StrictModel):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     pools: list[PoolConfig] = Field(default_factory=list)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    compile: CompileConfig = Field(default_factory=CompileConfig)
 
     @property
     def uses_efa(self) -> bool:

@@ -16,6 +16,9 @@ from cache_key import cache_key
 
 TARGETS = ("inf2", "trn1", "trn2")
 DTYPES = ("bfloat16", "float16")
+# Without sizing from the CLI: enough for models up to about 8B parameters.
+DEFAULT_MEMORY_GIB = 64
+DEFAULT_VCPUS = 8
 INTEGERS = {"batch_size": (1, 256), "sequence_length": (128, 131072), "tensor_parallel_size": (1, 128)}
 
 
@@ -53,6 +56,17 @@ def check(spec: Any) -> list[str]:
     return problems
 
 
+def resources(event: dict[str, Any], max_memory_gib: int) -> tuple[int, int]:
+    """Memory (GiB) and vCPUs for the compile job: what the CLI sized from the facts, within bounds."""
+    requested = event.get("resources") or {}
+    memory = requested.get("memory_gib", DEFAULT_MEMORY_GIB)
+    vcpus = requested.get("vcpus", DEFAULT_VCPUS)
+    for name, value, high in (("memory_gib", memory, max_memory_gib), ("vcpus", vcpus, 192)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+            raise InvalidSpec(f"resources.{name}: got {value!r}; allowed: an integer from 1 to {high}")
+    return memory, vcpus
+
+
 def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     spec = event.get("spec")
     problems = check(spec)
@@ -62,8 +76,13 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     spec.setdefault("compiler_flags", [])
     key = cache_key(spec)
     bucket = os.environ["ARTIFACTS_BUCKET"]
+    # MAX_MEMORY_GIB: what the largest compile machine can give one container (set by CompilePipeline).
+    memory_gib, vcpus = resources(event, int(os.environ["MAX_MEMORY_GIB"]))
     return {
+        "memoryMiB": str(memory_gib * 1024),
+        "vcpus": str(vcpus),
         "cacheKey": key,
+        "modelName": spec["model"].get("hf_id") or spec["model"]["s3_uri"],
         "spec": spec,
         "specJson": json.dumps(spec, sort_keys=True),
         "artifactsUrl": f"s3://{bucket}/{os.environ['ARTIFACTS_PREFIX']}{key}/",

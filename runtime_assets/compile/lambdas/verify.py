@@ -51,6 +51,8 @@ def verify(s3: Any, bucket: str, prefix: str, cache_key: str) -> dict[str, Any]:
     return {
         "files": [{"path": f["path"], "sha256": f["sha256"], "size": f["size"]} for f in files],
         "totalBytes": sum(f["size"] for f in files),
+        # DynamoDB numbers travel as strings through Step Functions' service integration.
+        "totalBytesText": str(sum(f["size"] for f in files)),
         "compileSeconds": manifest.get("compile_seconds"),
         "compiler": manifest.get("compiler"),
     }

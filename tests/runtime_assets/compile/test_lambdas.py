@@ -90,6 +90,7 @@ def test_s3_models_are_labelled_by_their_last_prefix() -> None:
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTIFACTS_BUCKET", "artifacts-bucket")
     monkeypatch.setenv("ARTIFACTS_PREFIX", "artifacts/")
+    monkeypatch.setenv("MAX_MEMORY_GIB", "460")
 
 
 def test_validate_returns_key_and_locations(lambda_env: None) -> None:
@@ -99,6 +100,16 @@ def test_validate_returns_key_and_locations(lambda_env: None) -> None:
     assert out["artifactsUrl"] == f"s3://artifacts-bucket/artifacts/{key}/"
     assert out["artifactsPrefix"] == f"artifacts/{key}/"
     assert json.loads(out["specJson"]) == SPEC
+    assert (out["memoryMiB"], out["vcpus"]) == (str(64 * 1024), "8")  # defaults without sizing
+
+
+def test_validate_takes_the_cli_sizing_within_bounds(lambda_env: None) -> None:
+    out = validate.handler({"spec": copy.deepcopy(SPEC), "resources": {"memory_gib": 61, "vcpus": 16}}, None)
+    assert (out["memoryMiB"], out["vcpus"]) == (str(61 * 1024), "16")
+    with pytest.raises(
+        validate.InvalidSpec, match=r"resources\.memory_gib: got 600; allowed: an integer from 1 to 460"
+    ):
+        validate.handler({"spec": copy.deepcopy(SPEC), "resources": {"memory_gib": 600}}, None)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,87 @@
+"""Where compiled models live: an S3 bucket, an ECR repository and a DynamoDB registry."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+
+from constructs import Construct
+from neuron_platform.storage.data_bucket import DataBucket
+
+ARTIFACTS_PREFIX = "artifacts/"
+CACHE_PREFIX = "neuron-cache/"
+REGISTRY_KEY = "cache_key"
+# Registry item status values (the CLI and serving read them).
+STATUS_COMPILING = "COMPILING"
+STATUS_READY = "READY"
+STATUS_FAILED = "FAILED"
+
+
+class ArtifactStore(Construct):
+    """Storage for the compile pipeline, all encrypted with one rotating KMS key and kept on
+    ``cdk destroy`` by default:
+
+    - ``bucket``: versioned, TLS-only, access-logged; ``artifacts/<cache key>/`` holds each
+      compiled model with its ``manifest.json``, ``neuron-cache/`` is the Neuron persistent
+      cache (``NEURON_COMPILE_CACHE_URL``);
+    - ``repository``: ECR for pipeline and serving images, immutable tags, scanned on push;
+    - ``registry``: DynamoDB table keyed by cache key (source, spec, SDK, location, file
+      hashes, status, times), point-in-time recovery on.
+
+    Example::
+
+        store = ArtifactStore(self, "Artifacts", removal_policy=RemovalPolicy.RETAIN)
+        store.artifacts_url  # s3://<bucket>/artifacts/
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts compiled Neuron artifacts, the compile registry and images",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        self.data = DataBucket(self, "Bucket", encryption_key=self.key, removal_policy=removal_policy)
+        self.bucket = self.data.bucket
+        self.repository = ecr.Repository(
+            self,
+            "Repository",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=self.key,
+            removal_policy=removal_policy,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description="Drop untagged layers left by failed pushes",
+                    tag_status=ecr.TagStatus.UNTAGGED,
+                    max_image_age=Duration.days(14),
+                )
+            ],
+        )
+        self.registry = dynamodb.TableV2(
+            self,
+            "Registry",
+            partition_key=dynamodb.Attribute(name=REGISTRY_KEY, type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=removal_policy == RemovalPolicy.RETAIN,
+            removal_policy=removal_policy,
+        )
+
+    @property
+    def artifacts_url(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{ARTIFACTS_PREFIX}"
+
+    @property
+    def cache_url(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{CACHE_PREFIX}"

@@ -1,0 +1,571 @@
+"""The compile pipeline: Step Functions driving AWS Batch, with a registry and notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_batch as batch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+
+from constructs import Construct
+from neuron_platform import facts
+from neuron_platform.compile.artifact_store import (
+    ARTIFACTS_PREFIX,
+    CACHE_PREFIX,
+    REGISTRY_KEY,
+    STATUS_COMPILING,
+    STATUS_FAILED,
+    STATUS_READY,
+    ArtifactStore,
+)
+from neuron_platform.compliance import (
+    acknowledge_managed_policies,
+    acknowledge_wildcard_resources,
+    skip_checkov,
+)
+
+EVENT_SOURCE = "neuron-platform.compile"
+EVENT_DETAIL_TYPE = "Neuron artifacts registered"
+JOB_DEFINITION_NAME_SUFFIX = "-neuron-compile"
+# Share of a machine's memory one compile container may ask for (ECS and the OS keep the rest).
+CONTAINER_MEMORY_FRACTION = 0.9
+
+
+class CompilePipeline(Construct):
+    """Compile a model once per spec and record it.
+
+    States: ``Validate`` (Lambda: spec shape, cache key, sizing) -> ``LookUpCache``
+    (DynamoDB; a READY entry ends the run as a cache hit in seconds) -> ``Claim`` (a
+    conditional write, so two runs of one spec never compile twice) ->
+    ``RegisterJobDefinition`` (the spec's pinned image) -> ``Compile`` (AWS Batch job, run
+    to completion) -> ``Verify`` (Lambda: the uploaded files match the job's manifest) ->
+    ``Register`` (DynamoDB: READY, files with sha256, location) -> ``Announce``
+    (EventBridge). Every task has a catch: after ``Claim`` the entry is marked FAILED, and
+    every failure is published to the SNS topic before the run fails.
+
+    The job runs on a Batch compute environment of memory-optimized instances that scales
+    to zero; Batch retries attempts lost to the host (capacity, instance termination, image
+    pulls) and the state machine retries Batch API errors with backoff.
+
+    Example::
+
+        store = ArtifactStore(self, "Artifacts")
+        CompilePipeline(
+            self, "Compile", project="neuron", vpc=vpc, subnets=vpc.private_subnets, store=store,
+            instance_types=["r7i.4xlarge", "r7i.16xlarge"], lambda_code=Path("runtime_assets/compile/lambdas"),
+            log_key=key,
+        )
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: str,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        store: ArtifactStore,
+        instance_types: Sequence[str],
+        lambda_code: Path,
+        log_key: kms.IKey,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        max_vcpus: int = 128,
+        job_timeout_minutes: int = 240,
+        disk_gib: int = 500,
+        notification_emails: Sequence[str] = (),
+        model_buckets: Sequence[str] = (),
+        hf_token_secret_arn: str | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        job_timeout = Duration.minutes(job_timeout_minutes)
+        machines = [facts.compile_machine(name) for name in instance_types]
+        largest = max(machines, key=lambda m: m.host_memory_gib)
+        self.max_container_memory_gib = int(largest.host_memory_gib * CONTAINER_MEMORY_FRACTION)
+        self.job_definition_name = f"{project}{JOB_DEFINITION_NAME_SUFFIX}"
+
+        def log_group(name: str) -> logs.LogGroup:
+            return logs.LogGroup(
+                self, name, encryption_key=log_key, retention=log_retention, removal_policy=removal_policy
+            )
+
+        # --- where the job runs --------------------------------------------------------
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "JobSecurityGroup",
+            vpc=vpc,
+            description="Compile machines: HTTPS out (Hugging Face, S3, ECR, Batch); nothing in",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs and model hubs")
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "LaunchTemplate",
+            require_imdsv2=True,
+            # Hop limit 1: containers (bridge network) cannot reach the instance role.
+            http_put_response_hop_limit=1,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        disk_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, delete_on_termination=True
+                    ),
+                )
+            ],
+        )
+        self.instance_role = iam.Role(
+            self,
+            "InstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonEC2ContainerServiceforEC2Role")
+            ],
+        )
+        acknowledge_managed_policies(
+            self.instance_role,
+            ["service-role/AmazonEC2ContainerServiceforEC2Role"],
+            "The AWS-maintained ECS container-instance policy Batch documents for EC2 compute environments "
+            "(register with ECS, pull from ECR, ship container logs).",
+        )
+        self.compute_environment = batch.ManagedEc2EcsComputeEnvironment(
+            self,
+            "ComputeEnvironment",
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
+            instance_types=[ec2.InstanceType(name) for name in instance_types],
+            use_optimal_instance_classes=False,
+            minv_cpus=0,
+            maxv_cpus=max_vcpus,
+            allocation_strategy=batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+            security_groups=[self.security_group],
+            launch_template=self.launch_template,
+            instance_role=self.instance_role,
+            spot=False,
+        )
+        self.queue = batch.JobQueue(self, "Queue", priority=1)
+        self.queue.add_compute_environment(self.compute_environment, 1)
+
+        self.job_logs = log_group("JobLogs")
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Compile job containers: model sources, artifacts and the Neuron cache",
+        )
+        grant_prefixes(self.job_role, store, [ARTIFACTS_PREFIX, CACHE_PREFIX], write=True)
+        for name in model_buckets:
+            self.job_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", "s3:ListBucket"],
+                    resources=[f"arn:{stack.partition}:s3:::{name}", f"arn:{stack.partition}:s3:::{name}/*"],
+                )
+            )
+        self.execution_role: iam.Role | None = None
+        if hf_token_secret_arn:
+            self.execution_role = iam.Role(
+                self,
+                "ExecutionRole",
+                assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                description="Injects the Hugging Face token secret into compile containers",
+            )
+            self.execution_role.add_to_policy(
+                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[hf_token_secret_arn])
+            )
+
+        # --- the Lambda steps ------------------------------------------------------------
+        code = lambda_.Code.from_asset(str(lambda_code))
+
+        def step_function(name: str, handler: str, environment: dict[str, str]) -> lambda_.Function:
+            group = log_group(f"{name}Logs")
+            # Its own role: write to its own log group, nothing else unless granted below.
+            role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+            group.grant_write(role)
+            function = lambda_.Function(
+                self,
+                name,
+                runtime=lambda_.Runtime.PYTHON_3_14,
+                handler=handler,
+                code=code,
+                role=role,
+                timeout=Duration.seconds(60),
+                memory_size=256,
+                environment=environment,
+                log_group=group,
+                # Compile runs are rare; a cap keeps a runaway caller from draining account concurrency.
+                reserved_concurrent_executions=10,
+            )
+            cfn = function.node.default_child
+            assert isinstance(cfn, CfnResource)
+            skip_checkov(
+                cfn, "CKV_AWS_116", "A synchronous Step Functions task: failures go to the state machine's catch."
+            )
+            skip_checkov(cfn, "CKV_AWS_117", "Calls only S3 (verify) or nothing (validate); no VPC resources to reach.")
+            skip_checkov(cfn, "CKV_AWS_173", "Environment holds a bucket name, a prefix and a number; nothing secret.")
+            return function
+
+        self.validate_function = step_function(
+            "ValidateFunction",
+            "validate.handler",
+            {
+                "ARTIFACTS_BUCKET": store.bucket.bucket_name,
+                "ARTIFACTS_PREFIX": ARTIFACTS_PREFIX,
+                "MAX_MEMORY_GIB": str(self.max_container_memory_gib),
+            },
+        )
+        self.verify_function = step_function("VerifyFunction", "verify.handler", {})
+        assert self.verify_function.role is not None
+        grant_prefixes(self.verify_function.role, store, [ARTIFACTS_PREFIX], write=False)
+
+        # --- notifications -----------------------------------------------------------------
+        self.topic = sns.Topic(self, "Failures", master_key=log_key, enforce_ssl=True)
+        for email in notification_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+        # --- the state machine ----------------------------------------------------------------
+        table = store.registry
+        key_attr = {
+            REGISTRY_KEY: tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.validated.cacheKey"))
+        }
+
+        notify = tasks.SnsPublish(
+            self,
+            "NotifyFailure",
+            topic=self.topic,
+            subject="Neuron compile failed",
+            message=sfn.TaskInput.from_object(
+                {
+                    "execution": sfn.JsonPath.execution_id,
+                    "error": sfn.JsonPath.string_at("$.error.Error"),
+                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        failed = sfn.Fail(self, "CompileFailed", cause_path="$.error.Cause", error_path="$.error.Error")
+        # A notification that cannot be sent must not hide the failure it reports.
+        notify.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.notifyError")
+        notify.next(failed)
+        mark_failed = tasks.DynamoUpdateItem(
+            self,
+            "MarkFailed",
+            table=table,
+            key=key_attr,
+            update_expression="SET #s = :failed, error_message = :cause, finished_at = :now",
+            expression_attribute_names={"#s": "status"},
+            expression_attribute_values={
+                ":failed": tasks.DynamoAttributeValue.from_string(STATUS_FAILED),
+                ":cause": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.error.Cause")),
+                ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        mark_failed.add_catch(notify, result_path="$.markError")
+        mark_failed.next(notify)
+
+        def on_error(task: sfn.TaskStateBase, handler: sfn.IChainable) -> None:
+            task.add_catch(handler, errors=[sfn.Errors.ALL], result_path="$.error")
+
+        validate = tasks.LambdaInvoke(
+            self,
+            "Validate",
+            lambda_function=self.validate_function,
+            payload_response_only=True,
+            result_path="$.validated",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        on_error(validate, notify)
+        look_up = tasks.DynamoGetItem(
+            self,
+            "LookUpCache",
+            table=table,
+            key=key_attr,
+            consistent_read=True,
+            result_path="$.lookup",
+        )
+        on_error(look_up, notify)
+        cache_hit = sfn.Pass(
+            self,
+            "CacheHit",
+            parameters={
+                "cacheHit": True,
+                "cacheKey": sfn.JsonPath.string_at("$.validated.cacheKey"),
+                "artifactsUrl": sfn.JsonPath.string_at("$.lookup.Item.artifacts_url.S"),
+            },
+        )
+        claim = tasks.DynamoPutItem(
+            self,
+            "Claim",
+            table=table,
+            item={
+                **key_attr,
+                "status": tasks.DynamoAttributeValue.from_string(STATUS_COMPILING),
+                "spec_json": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.validated.specJson")),
+                "model_name": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.validated.modelName")),
+                "sdk_version": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.string_at("$.validated.spec.sdk_version")
+                ),
+                "artifacts_url": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.string_at("$.validated.artifactsUrl")
+                ),
+                "execution_arn": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
+                "started_at": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.Execution.StartTime")),
+            },
+            # Another run may hold this key; a FAILED entry may be retried.
+            condition_expression="attribute_not_exists(#k) OR #s = :failed",
+            expression_attribute_names={"#k": REGISTRY_KEY, "#s": "status"},
+            expression_attribute_values={":failed": tasks.DynamoAttributeValue.from_string(STATUS_FAILED)},
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        claim.add_catch(
+            sfn.Fail(
+                self,
+                "AlreadyCompiling",
+                error="AlreadyCompiling",
+                cause="Another execution is compiling this spec; watch it with 'compile status'.",
+            ),
+            errors=["DynamoDB.ConditionalCheckFailedException"],
+        )
+        on_error(claim, notify)
+
+        job_definition_arn = (
+            f"arn:{stack.partition}:batch:{stack.region}:{stack.account}:job-definition/{self.job_definition_name}"
+        )
+        container: dict[str, object] = {
+            "Image": sfn.JsonPath.string_at("$.validated.spec.image"),
+            "JobRoleArn": self.job_role.role_arn,
+            "ResourceRequirements": [
+                {"Type": "MEMORY", "Value": sfn.JsonPath.string_at("$.validated.memoryMiB")},
+                {"Type": "VCPU", "Value": sfn.JsonPath.string_at("$.validated.vcpus")},
+            ],
+            "Environment": [
+                {"Name": "NEURON_COMPILE_CACHE_URL", "Value": store.cache_url},
+                {"Name": "WORK_DIR", "Value": "/work"},
+            ],
+            "LogConfiguration": {
+                "LogDriver": "awslogs",
+                "Options": {
+                    "awslogs-group": self.job_logs.log_group_name,
+                    "awslogs-region": stack.region,
+                    "awslogs-stream-prefix": "compile",
+                },
+            },
+        }
+        if self.execution_role is not None and hf_token_secret_arn:
+            container["ExecutionRoleArn"] = self.execution_role.role_arn
+            container["Secrets"] = [{"Name": "HF_TOKEN", "ValueFrom": hf_token_secret_arn}]
+        register_definition = tasks.CallAwsService(
+            self,
+            "RegisterJobDefinition",
+            service="batch",
+            action="registerJobDefinition",
+            parameters={
+                "JobDefinitionName": self.job_definition_name,
+                "Type": "container",
+                "PlatformCapabilities": ["EC2"],
+                "PropagateTags": True,
+                "ContainerProperties": container,
+                "Timeout": {"AttemptDurationSeconds": int(job_timeout.to_seconds())},
+                "RetryStrategy": {
+                    "Attempts": 3,
+                    # Retry only what the host lost (capacity, termination, image pulls);
+                    # a compiler failure fails the same way every time.
+                    "EvaluateOnExit": [
+                        {"OnStatusReason": "Host EC2*", "Action": "RETRY"},
+                        {"OnReason": "CannotPullContainerError*", "Action": "RETRY"},
+                        {"OnReason": "*", "Action": "EXIT"},
+                    ],
+                },
+            },
+            iam_resources=[job_definition_arn, f"{job_definition_arn}:*"],
+            iam_action="batch:RegisterJobDefinition",
+            result_selector={"arn": sfn.JsonPath.string_at("$.JobDefinitionArn")},
+            result_path="$.jobDefinition",
+        )
+        on_error(register_definition, mark_failed)
+        compile_job = tasks.BatchSubmitJob(
+            self,
+            "Compile",
+            job_name=sfn.JsonPath.string_at("$.validated.cacheKey"),
+            job_queue_arn=self.queue.job_queue_arn,
+            job_definition_arn=sfn.JsonPath.string_at("$.jobDefinition.arn"),
+            container_overrides=tasks.BatchContainerOverrides(
+                environment={
+                    "SPEC_JSON": sfn.JsonPath.string_at("$.validated.specJson"),
+                    "CACHE_KEY": sfn.JsonPath.string_at("$.validated.cacheKey"),
+                    "ARTIFACTS_URL": sfn.JsonPath.string_at("$.validated.artifactsUrl"),
+                }
+            ),
+            # Each attempt is bounded by the job definition's timeout; the whole run by the
+            # state machine's (three attempts plus queueing while Batch scales from zero).
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_selector={"jobId": sfn.JsonPath.string_at("$.JobId"), "status": sfn.JsonPath.string_at("$.Status")},
+            result_path="$.job",
+        )
+        compile_job.add_retry(
+            errors=["Batch.ServerException", "Batch.AWSBatchException"],
+            interval=Duration.seconds(30),
+            max_attempts=3,
+            backoff_rate=2.0,
+        )
+        on_error(compile_job, mark_failed)
+        verify = tasks.LambdaInvoke(
+            self,
+            "Verify",
+            lambda_function=self.verify_function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "bucket": sfn.JsonPath.string_at("$.validated.bucket"),
+                    "artifactsPrefix": sfn.JsonPath.string_at("$.validated.artifactsPrefix"),
+                    "cacheKey": sfn.JsonPath.string_at("$.validated.cacheKey"),
+                }
+            ),
+            payload_response_only=True,
+            result_path="$.verified",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        on_error(verify, mark_failed)
+        register = tasks.DynamoUpdateItem(
+            self,
+            "Register",
+            table=table,
+            key=key_attr,
+            update_expression=(
+                "SET #s = :ready, files_json = :files, total_bytes = :bytes, batch_job_id = :job, finished_at = :now"
+            ),
+            expression_attribute_names={"#s": "status"},
+            expression_attribute_values={
+                ":ready": tasks.DynamoAttributeValue.from_string(STATUS_READY),
+                ":files": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.verified.files"))
+                ),
+                ":bytes": tasks.DynamoAttributeValue.number_from_string(
+                    sfn.JsonPath.string_at("$.verified.totalBytesText")
+                ),
+                ":job": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.job.jobId")),
+                ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        on_error(register, mark_failed)
+        announce = tasks.EventBridgePutEvents(
+            self,
+            "Announce",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    source=EVENT_SOURCE,
+                    detail_type=EVENT_DETAIL_TYPE,
+                    detail=sfn.TaskInput.from_object(
+                        {
+                            "cacheKey": sfn.JsonPath.string_at("$.validated.cacheKey"),
+                            "artifactsUrl": sfn.JsonPath.string_at("$.validated.artifactsUrl"),
+                            "model": sfn.JsonPath.string_at("$.validated.modelName"),
+                            "target": sfn.JsonPath.string_at("$.validated.spec.target"),
+                        }
+                    ),
+                    event_bus=events.EventBus.from_event_bus_name(self, "DefaultBus", "default"),
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        on_error(announce, mark_failed)
+        done = sfn.Pass(
+            self,
+            "Compiled",
+            parameters={
+                "cacheHit": False,
+                "cacheKey": sfn.JsonPath.string_at("$.validated.cacheKey"),
+                "artifactsUrl": sfn.JsonPath.string_at("$.validated.artifactsUrl"),
+                "files": sfn.JsonPath.object_at("$.verified.files"),
+            },
+        )
+        definition = validate.next(look_up).next(
+            sfn.Choice(self, "Cached?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.lookup.Item"),
+                    sfn.Condition.string_equals("$.lookup.Item.status.S", STATUS_READY),
+                ),
+                cache_hit,
+            )
+            .otherwise(
+                claim.next(register_definition).next(compile_job).next(verify).next(register).next(announce).next(done)
+            )
+        )
+        self.state_machine_logs = log_group("StateMachineLogs")
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=Duration.seconds(job_timeout.to_seconds() * 3 + 3600),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.state_machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+        )
+        # registerJobDefinition passes the job (and execution) role to Batch.
+        pass_roles = [self.job_role.role_arn] + ([self.execution_role.role_arn] if self.execution_role else [])
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=pass_roles,
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            )
+        )
+
+        policy = self.state_machine.role.node.find_child("DefaultPolicy")
+        assert isinstance(policy, iam.Policy)
+        acknowledge_wildcard_resources(policy, _state_machine_wildcard_reason)
+        for role in (self.job_role, self.verify_function.role):
+            role_policy = role.node.find_child("DefaultPolicy") if role is not None else None
+            if isinstance(role_policy, iam.Policy):
+                acknowledge_wildcard_resources(role_policy, _object_wildcard_reason)
+
+
+def grant_prefixes(role: iam.IRole, store: ArtifactStore, prefixes: Sequence[str], *, write: bool) -> None:
+    """Objects under ``prefixes`` only, with the KMS calls SSE-KMS needs (no action wildcards)."""
+    actions = ["s3:GetObject"] + (["s3:PutObject", "s3:AbortMultipartUpload"] if write else [])
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=actions, resources=[store.bucket.arn_for_objects(f"{p}*") for p in prefixes])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[store.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
+        )
+    )
+    kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if write else [])
+    role.add_to_principal_policy(iam.PolicyStatement(actions=kms_actions, resources=[store.key.key_arn]))
+
+
+def _object_wildcard_reason(resource: str) -> str:
+    return (
+        f"{resource}: objects under one prefix of the artifact bucket; names are cache keys and Neuron "
+        "graph hashes that exist only at run time."
+    )
+
+
+def _state_machine_wildcard_reason(resource: str) -> str:
+    if resource == "*":
+        return "X-Ray trace segments and CloudWatch Logs log delivery have no resource-level permissions."
+    if resource.endswith(":*") and "Function" in resource:
+        return "Step Functions invokes the function's current version; CDK grants its qualified ARNs too."
+    if "job-definition" in resource:
+        return (
+            "The pipeline registers one job definition name per project (a new revision per compile image) and "
+            "submits the revision it just registered; revision numbers are not known at deploy time."
+        )
+    raise ValueError(f"unexpected wildcard in the compile state machine policy: {resource}")
