@@ -22,13 +22,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update llama-sft-image clean
+.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update llama-sft-image compile-image clean
 
 help:
 	@echo "make synth   - bootstrap and synthesize CONFIG (default $(CONFIG)) into cdk.out/"
 	@echo "make test    - bootstrap, then ruff, mypy and pytest (unit tests, snapshots, cdk-nag, cfn-lint, checkov, CLI synth)"
 	@echo "make bench   - time a cold synth of the default config and a full make test"
 	@echo "make llama-sft-image REGISTRY=<ecr registry> - build and push the Llama SFT example image"
+	@echo "make compile-image REPOSITORY=<ecr repository uri> TARGET=inf2 - build and push the compile image"
 	@echo "make snapshot-update - rewrite template snapshots after an intended change"
 	@echo "make clean   - remove virtualenvs, node_modules and cdk.out"
 
@@ -91,6 +92,17 @@ llama-sft-image: bootstrap
 		--build-arg NXDT_EXAMPLES_REPOSITORY=$$($(PY) -c 'from neuron_platform import versions; print(versions.NXDT_EXAMPLES_REPOSITORY)') \
 		--build-arg NXDT_EXAMPLES_REF=$$($(PY) -c 'from neuron_platform import versions; print(versions.NXDT_EXAMPLES_REF)')
 	docker push $(REGISTRY)/llama-sft:$(LLAMA_SFT_TAG)
+
+# The compile pipeline's image for one target, FROM that target's pinned serving image.
+TARGET ?= inf2
+compile-image: bootstrap
+	@test -n "$(REPOSITORY)" || { echo "usage: make compile-image REPOSITORY=<the compile stack's RepositoryUri> TARGET=inf2"; exit 2; }
+	@base=$$($(PY) -c 'import sys; from neuron_platform import versions as v; print(v.COMPILE_BASE_IMAGES.get("$(TARGET)", ""))'); \
+	sdk=$$($(PY) -c 'from neuron_platform import versions as v; print(v.COMPILE_SDK_VERSIONS.get("$(TARGET)", ""))'); \
+	test -n "$$base" || { echo "no compile base image for target $(TARGET) in versions.py"; exit 2; }; \
+	docker build runtime_assets/compile/job -t $(REPOSITORY):$(TARGET)-sdk$$sdk --build-arg BASE_IMAGE=$$base \
+		--build-arg OPTIMUM_NEURON_VERSION=$$($(PY) -c 'from neuron_platform import versions; print(versions.OPTIMUM_NEURON_VERSION)'); \
+	docker push $(REPOSITORY):$(TARGET)-sdk$$sdk
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

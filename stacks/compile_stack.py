@@ -9,22 +9,19 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 
 from constructs import Construct
 from neuron_platform.compile.artifact_store import ArtifactStore
+from neuron_platform.compile.client import (
+    OUTPUT_BUCKET,
+    OUTPUT_MAX_MEMORY,
+    OUTPUT_REGISTRY,
+    OUTPUT_REPOSITORY,
+    OUTPUT_STATE_MACHINE,
+)
 from neuron_platform.compile.compile_pipeline import CompilePipeline
 from neuron_platform.config import PlatformConfig
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
 from stacks.network_stack import NetworkStack
 
 LAMBDA_CODE = Path(__file__).resolve().parents[1] / "runtime_assets" / "compile" / "lambdas"
-# Output names the CLI reads (python -m neuron_platform compile ...).
-OUTPUT_STATE_MACHINE = "StateMachineArn"
-OUTPUT_REGISTRY = "RegistryTableName"
-OUTPUT_BUCKET = "ArtifactsBucketName"
-OUTPUT_REPOSITORY = "RepositoryUri"
-OUTPUT_MAX_MEMORY = "MaxCompileMemoryGiB"
-
-
-def compile_stack_name(project: str) -> str:
-    return f"{project}-compile"
 
 
 class CompileStack(Stack):
@@ -36,7 +33,10 @@ class CompileStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         settings = config.compile
         removal = RemovalPolicy.RETAIN if config.project.retain_data_on_destroy else RemovalPolicy.DESTROY
-        self.store = ArtifactStore(self, "Artifacts", removal_policy=removal)
+        # A predictable repository name lets compile specs name their image before deploy.
+        self.store = ArtifactStore(
+            self, "Artifacts", repository_name=f"{config.project.name}-neuron", removal_policy=removal
+        )
         log_key = logs_kms_key(
             self,
             "LogKey",

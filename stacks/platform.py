@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from neuron_platform.compile.client import compile_stack_name
 from neuron_platform.config import PlatformConfig
 from stacks.cluster_stack import ClusterStack
-from stacks.compile_stack import CompileStack, compile_stack_name
+from stacks.compile_stack import CompileStack
 from stacks.network_stack import NetworkStack
 from stacks.tags import PROJECT_TAG
 

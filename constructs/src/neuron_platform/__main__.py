@@ -8,11 +8,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
 from neuron_platform import versions
+from neuron_platform.compile.client import (
+    CompileCliError,
+    compile_stack_name,
+    current_step,
+    describe_outcome,
+    find_pipeline,
+    follow,
+    registry_item,
+    registry_items,
+    size_job,
+    start,
+    table_lines,
+)
+from neuron_platform.compile.spec import load_spec
 from neuron_platform.config import ConfigError, load_config
 from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
@@ -52,6 +68,57 @@ def _config_check_offerings(args: argparse.Namespace) -> int:
     for line in lines["stderr"]:
         print(line, file=sys.stderr)
     return 2 if report.problems else 0
+
+
+def _aws_clients(args: argparse.Namespace, region: str) -> Any:
+    try:
+        import boto3  # only the commands that talk to AWS need it
+    except ImportError:
+        raise CompileCliError("this command needs boto3: pip install boto3") from None
+    return boto3.Session(profile_name=args.profile, region_name=region)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if not config.compile.enabled:
+        print(
+            f"compile: {args.config}: compile.enabled is false; enable it and deploy the compile stack", file=sys.stderr
+        )
+        return 2
+    spec = load_spec(args.spec, compile_machines=config.compile.instance_types) if args.action == "submit" else None
+    try:
+        session = _aws_clients(args, config.project.region)
+        pipeline = find_pipeline(session.client("cloudformation"), compile_stack_name(config.project.name))
+        if args.action == "submit":
+            assert spec is not None
+            sfn = session.client("stepfunctions")
+            resources = size_job(spec, config.compile.instance_types, pipeline.max_memory_gib)
+            arn = start(sfn, pipeline, spec, resources, now=time.time())
+            print(f"started {arn}")
+            print(f"  sized: {resources['memory_gib']} GiB, {resources['vcpus']} vCPUs")
+            if args.no_wait:
+                return 0
+            code, lines = describe_outcome(follow(sfn, arn, poll_seconds=args.poll_seconds))
+        elif args.action == "status":
+            sfn = session.client("stepfunctions")
+            execution = sfn.describe_execution(executionArn=args.execution)
+            step = current_step(sfn, args.execution)
+            if execution["status"] == "RUNNING":
+                print(f"RUNNING: {step or 'starting'} (since {execution['startDate']})")
+                return 0
+            code, lines = describe_outcome(execution)
+        elif args.action == "list":
+            items = list(registry_items(session.client("dynamodb"), pipeline.registry_table))
+            lines, code = table_lines(items), 0
+        else:
+            item = registry_item(session.client("dynamodb"), pipeline.registry_table, args.cache_key)
+            lines, code = [json.dumps(item, indent=2, default=str)], 0
+    except CompileCliError as err:
+        print(f"compile: {err}", file=sys.stderr)
+        return 3
+    for line in lines:
+        print(line, file=sys.stdout if code == 0 else sys.stderr)
+    return code
 
 
 def _first_run(args: argparse.Namespace) -> int:
@@ -99,6 +166,27 @@ def build_parser() -> argparse.ArgumentParser:
     first_run.add_argument("--pool", required=True, help="the pool name from your config")
     first_run.add_argument("--instance-type", default="trn1.32xlarge", help="efa-pair: the pool's instance type")
     first_run.set_defaults(func=_first_run)
+
+    compile_ = groups.add_parser("compile", help="compile a model once and look up compiled artifacts")
+    compile_actions = compile_.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("submit", "validate a spec, start the pipeline, follow it to the end (cache hits end in seconds)"),
+        ("status", "where a run is, or how it ended"),
+        ("list", "registered artifacts, newest first"),
+        ("show", "one registry entry with its spec and file hashes"),
+    ):
+        action = compile_actions.add_parser(name, help=help_text)
+        action.add_argument("--config", default="config/default.yaml", help="the platform config (project, region)")
+        action.add_argument("--profile", default=None, help="AWS profile (default: the usual credential chain)")
+        action.set_defaults(func=_compile)
+        if name == "submit":
+            action.add_argument("spec", help="compile spec YAML")
+            action.add_argument("--no-wait", action="store_true", help="print the execution ARN and return")
+            action.add_argument("--poll-seconds", type=float, default=15)
+        elif name == "status":
+            action.add_argument("execution", help="execution ARN printed by submit")
+        elif name == "show":
+            action.add_argument("cache_key")
 
     job = groups.add_parser("train-job", help="print a TrainJob for an EFA pool's Neuron runtime")
     job.add_argument("--name", required=True)

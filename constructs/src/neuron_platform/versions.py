@@ -139,3 +139,10 @@ LUSTRE_VERSION = "2.15"
 # (`pip show neuronx_distributed_training` in the image) when either changes.
 NXDT_EXAMPLES_REPOSITORY = "https://github.com/aws-neuron/neuronx-distributed-training.git"
 NXDT_EXAMPLES_REF = "9fbb7665548065d2d4cb37069ea95ef0aaa4bb80"
+
+# Compile images: FROM the serving image of each target (compiled artifacts must match the
+# runtime that loads them) plus optimum-neuron (PyPI 0.4.5, 2026-02; `optimum-cli export
+# neuron`, FIELD-NOTES "Images and compilation"). trn2 serving images come with the serving work.
+OPTIMUM_NEURON_VERSION = "0.4.5"
+COMPILE_BASE_IMAGES: dict[str, str] = {"inf2": INF2_SERVING_IMAGE}
+COMPILE_SDK_VERSIONS: dict[str, str] = {"inf2": "2.31.1"}

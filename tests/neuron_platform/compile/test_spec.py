@@ -158,3 +158,15 @@ def test_load_spec_from_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_spec(tmp_path / "empty.yaml")
     assert err.value.lines[0].startswith("file is empty; expected a mapping with keys: model, architecture, task")
+
+
+def test_committed_example_specs_are_valid_for_the_example_config() -> None:
+    from neuron_platform.config import load_config
+    from tests.conftest import REPO
+
+    config = load_config(REPO / "config" / "examples" / "inference-small.yaml")
+    specs = sorted((REPO / "specs").glob("*.yaml"))
+    assert specs
+    for path in specs:
+        loaded = load_spec(path, compile_machines=config.compile.instance_types)
+        assert loaded.image.split("/", 1)[1].startswith(f"{config.project.name}-neuron:"), path

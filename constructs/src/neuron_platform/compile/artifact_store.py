@@ -37,7 +37,12 @@ class ArtifactStore(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        repository_name: str | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -52,6 +57,7 @@ class ArtifactStore(Construct):
         self.repository = ecr.Repository(
             self,
             "Repository",
+            repository_name=repository_name,
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             encryption=ecr.RepositoryEncryption.KMS,

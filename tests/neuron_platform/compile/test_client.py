@@ -1,0 +1,359 @@
+"""The compile CLI: moto for CloudFormation and DynamoDB, a botocore stub for Step Functions."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from neuron_platform.__main__ import main
+from neuron_platform.compile import client
+from neuron_platform.compile.spec import parse_spec
+
+REVISION = "8afb486c1db24fe5011ec46dfbe5b5dccdb575c2"
+SPEC: dict[str, Any] = {
+    "model": {"hf_id": "meta-llama/Meta-Llama-3-8B-Instruct", "revision": REVISION},
+    "target": "inf2",
+    "batch_size": 4,
+    "sequence_length": 4096,
+    "tensor_parallel_size": 8,
+    "sdk_version": "2.26.1",
+    "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/neuron-compile:inf2-sdk2.26.1",
+}
+CONFIG: dict[str, Any] = {
+    "project": {"name": "inf-small", "region": "us-west-2"},
+    "network": {"zones": ["us-west-2a", "us-west-2b"]},
+    "compile": {"enabled": True, "instance_types": ["r7i.4xlarge", "r7i.8xlarge", "r7i.16xlarge"]},
+}
+MACHINE_ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:compile"
+EXECUTION_ARN = "arn:aws:states:us-west-2:123456789012:execution:compile:run-1"
+KEY = "meta-llama-3-8b-instruct-inf2-tp8-b4-s4096-0123456789abcdef0123456789abcdef"
+
+
+# --- sizing and outcomes (pure) ---------------------------------------------------------------
+
+
+def test_jobs_are_sized_from_the_estimate_on_the_cheapest_machine() -> None:
+    spec = parse_spec(SPEC)
+    assert client.size_job(spec, ["r7i.4xlarge", "r7i.16xlarge"], 460) == {"memory_gib": 61, "vcpus": 16}
+    seventy_b = parse_spec(
+        SPEC
+        | {
+            "model": {"hf_id": "meta-llama/Meta-Llama-3-70B-Instruct", "revision": REVISION},
+            "target": "trn1",
+            "tensor_parallel_size": 32,
+        }
+    )
+    assert client.size_job(seventy_b, ["r7i.4xlarge", "r7i.16xlarge"], 460) == {"memory_gib": 411, "vcpus": 64}
+    with pytest.raises(
+        client.CompileCliError, match="needs about 411 GiB; the pipeline's machines give a job at most 345"
+    ):
+        client.size_job(seventy_b, ["r7i.4xlarge", "r7i.12xlarge"], 345)
+
+
+def test_unknown_architectures_get_the_default_size() -> None:
+    spec = parse_spec(SPEC | {"model": {"s3_uri": "s3://my-models/custom/"}})
+    assert client.size_job(spec, ["r7i.4xlarge"], 115) == {"memory_gib": 64, "vcpus": 16}
+
+
+@pytest.mark.parametrize(
+    ("execution", "code", "lines"),
+    [
+        (
+            {
+                "status": "SUCCEEDED",
+                "output": json.dumps({"cacheHit": True, "cacheKey": KEY, "artifactsUrl": "s3://b/artifacts/k/"}),
+            },
+            0,
+            [f"cache hit: {KEY}", "artifacts: s3://b/artifacts/k/"],
+        ),
+        (
+            {
+                "status": "SUCCEEDED",
+                "output": json.dumps(
+                    {"cacheHit": False, "cacheKey": KEY, "artifactsUrl": "s3://b/a/", "files": [{}, {}]}
+                ),
+            },
+            0,
+            [f"compiled: {KEY}", "artifacts: s3://b/a/", "files: 2"],
+        ),
+        (
+            {"status": "FAILED", "error": "States.TaskFailed", "cause": "optimum-cli exited 70"},
+            1,
+            ["FAILED: States.TaskFailed: optimum-cli exited 70"],
+        ),
+    ],
+)
+def test_outcomes(execution: dict[str, Any], code: int, lines: list[str]) -> None:
+    assert client.describe_outcome(execution) == (code, lines)
+
+
+def test_follow_prints_each_step_once() -> None:
+    sfn = boto3.client("stepfunctions", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
+    start = datetime.datetime(2026, 11, 28, tzinfo=datetime.UTC)
+    with Stubber(sfn) as stub:
+        for status, step in (
+            ("RUNNING", "Validate"),
+            ("RUNNING", "Compile"),
+            ("RUNNING", "Compile"),
+            ("SUCCEEDED", "Compiled"),
+        ):
+            stub.add_response(
+                "describe_execution",
+                {"executionArn": EXECUTION_ARN, "stateMachineArn": MACHINE_ARN, "status": status, "startDate": start},
+                {"executionArn": EXECUTION_ARN},
+            )
+            stub.add_response(
+                "get_execution_history",
+                {
+                    "events": [
+                        {
+                            "timestamp": start,
+                            "type": "TaskStateEntered",
+                            "id": 2,
+                            "stateEnteredEventDetails": {"name": step},
+                        }
+                    ]
+                },
+                {"executionArn": EXECUTION_ARN, "reverseOrder": True, "maxResults": 25},
+            )
+        said: list[str] = []
+        slept: list[float] = []
+        final = client.follow(sfn, EXECUTION_ARN, poll_seconds=5, sleep=slept.append, say=said.append)
+    assert final["status"] == "SUCCEEDED"
+    assert said == ["  Validate", "  Compile", "  Compiled"]
+    assert slept == [5, 5, 5]
+
+
+# --- the CLI against moto ------------------------------------------------------------------------
+
+
+class FakeCloudFormation:
+    """describe_stacks for the deployed compile stack (moto's CloudFormation needs extra packages)."""
+
+    def __init__(self, stacks: dict[str, dict[str, str]]) -> None:
+        self.stacks = stacks
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        if StackName not in self.stacks:
+            error = {"Error": {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}}
+            raise ClientError(error, "DescribeStacks")
+        outputs = [{"OutputKey": k, "OutputValue": v} for k, v in self.stacks[StackName].items()]
+        return {"Stacks": [{"StackName": StackName, "Outputs": outputs}]}
+
+
+OUTPUTS = {"StateMachineArn": MACHINE_ARN, "RegistryTableName": "registry", "MaxCompileMemoryGiB": "460"}
+
+
+@pytest.fixture
+def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    real_client = boto3.session.Session.client
+    sfn_setup: list[Any] = []
+    stubs: list[Stubber] = []
+
+    def clients(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "cloudformation":
+            return FakeCloudFormation({"inf-small-compile": OUTPUTS})
+        made = real_client(self, name, *args, **kwargs)
+        if name == "stepfunctions":
+            stub = Stubber(made)
+            for setup in sfn_setup:
+                setup(stub)
+            stub.activate()
+            stubs.append(stub)
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", clients)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-west-2")
+        dynamodb.create_table(
+            TableName="registry",
+            KeySchema=[{"AttributeName": "cache_key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "cache_key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield {"config": str(config), "spec": str(spec), "dynamodb": dynamodb, "sfn_setup": sfn_setup, "stubs": stubs}
+
+
+def test_find_pipeline_reads_the_stack_outputs() -> None:
+    pipeline = client.find_pipeline(FakeCloudFormation({"s": OUTPUTS}), "s")
+    assert pipeline == client.Pipeline(MACHINE_ARN, "registry", 460)
+    with pytest.raises(client.CompileCliError, match="has no output StateMachineArn"):
+        client.find_pipeline(FakeCloudFormation({"s": {"RegistryTableName": "r", "MaxCompileMemoryGiB": "1"}}), "s")
+
+
+def _register(dynamodb: Any, key: str, status: str, started: str) -> None:
+    dynamodb.put_item(
+        TableName="registry",
+        Item={
+            "cache_key": {"S": key},
+            "status": {"S": status},
+            "model_name": {"S": "meta-llama/Meta-Llama-3-8B-Instruct"},
+            "sdk_version": {"S": "2.26.1"},
+            "started_at": {"S": started},
+            "finished_at": {"S": started.replace("T10", "T11")},
+            "spec_json": {"S": json.dumps(SPEC)},
+            "files_json": {"S": json.dumps([{"path": "model.pt", "sha256": "ab" * 32, "size": 3}])},
+            "total_bytes": {"N": "3"},
+        },
+    )
+
+
+def test_list_shows_the_registry_newest_first(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    _register(aws["dynamodb"], "older-key", "READY", "2026-11-01T10:00:00Z")
+    _register(aws["dynamodb"], "newer-key", "FAILED", "2026-11-20T10:00:00Z")
+    assert main(["compile", "list", "--config", aws["config"]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["CACHE", "KEY", "STATUS", "MODEL", "SDK", "FINISHED"]
+    assert [line.split()[0] for line in lines[1:]] == ["newer-key", "older-key"]
+    assert lines[2].split()[1] == "READY"
+
+
+def test_show_prints_spec_and_file_hashes(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    _register(aws["dynamodb"], KEY, "READY", "2026-11-01T10:00:00Z")
+    assert main(["compile", "show", KEY, "--config", aws["config"]]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "READY"
+    assert shown["spec"] == SPEC
+    assert shown["files"] == [{"path": "model.pt", "sha256": "ab" * 32, "size": 3}]
+    assert shown["total_bytes"] == 3
+
+
+def test_show_unknown_key_is_one_line(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", "show", "nope", "--config", aws["config"]]) == 3
+    assert (
+        capsys.readouterr().err.strip() == "compile: no registry entry 'nope'; 'compile list' shows the registered keys"
+    )
+
+
+def test_submit_starts_a_sized_run_and_reports_a_cache_hit(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    when = datetime.datetime(2026, 11, 28, tzinfo=datetime.UTC)
+    sent: dict[str, Any] = {}
+
+    def setup(stub: Stubber) -> None:
+        stub.add_response(
+            "start_execution",
+            {"executionArn": EXECUTION_ARN, "startDate": when},
+            {"stateMachineArn": MACHINE_ARN, "name": ANY, "input": ANY},
+        )
+        stub.add_response(
+            "describe_execution",
+            {
+                "executionArn": EXECUTION_ARN,
+                "stateMachineArn": MACHINE_ARN,
+                "status": "SUCCEEDED",
+                "startDate": when,
+                "output": json.dumps({"cacheHit": True, "cacheKey": KEY, "artifactsUrl": f"s3://b/artifacts/{KEY}/"}),
+            },
+            {"executionArn": EXECUTION_ARN},
+        )
+        stub.add_response(
+            "get_execution_history",
+            {
+                "events": [
+                    {
+                        "timestamp": when,
+                        "type": "PassStateEntered",
+                        "id": 5,
+                        "stateEnteredEventDetails": {"name": "CacheHit"},
+                    }
+                ]
+            },
+            {"executionArn": EXECUTION_ARN, "reverseOrder": True, "maxResults": 25},
+        )
+
+        def capture(**kwargs: Any) -> None:
+            sent.update(kwargs.get("params", {}))
+
+        stub.client.meta.events.register("provide-client-params.stepfunctions.StartExecution", capture)
+
+    aws["sfn_setup"].append(setup)
+    assert main(["compile", "submit", aws["spec"], "--config", aws["config"], "--poll-seconds", "0"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"started {EXECUTION_ARN}",
+        "  sized: 61 GiB, 16 vCPUs",
+        "  CacheHit",
+        f"cache hit: {KEY}",
+        f"artifacts: s3://b/artifacts/{KEY}/",
+    ]
+    (stub,) = aws["stubs"]
+    stub.assert_no_pending_responses()
+    payload = json.loads(sent["input"])
+    assert payload["resources"] == {"memory_gib": 61, "vcpus": 16}
+    assert payload["spec"]["model"] == SPEC["model"]
+    assert payload["spec"]["compiler_flags"] == []
+    assert sent["name"].startswith("compile-")
+
+
+def test_status_of_a_running_compile(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    when = datetime.datetime(2026, 11, 28, 10, tzinfo=datetime.UTC)
+
+    def setup(stub: Stubber) -> None:
+        stub.add_response(
+            "describe_execution",
+            {"executionArn": EXECUTION_ARN, "stateMachineArn": MACHINE_ARN, "status": "RUNNING", "startDate": when},
+            {"executionArn": EXECUTION_ARN},
+        )
+        stub.add_response(
+            "get_execution_history",
+            {
+                "events": [
+                    {
+                        "timestamp": when,
+                        "type": "TaskStateEntered",
+                        "id": 9,
+                        "stateEnteredEventDetails": {"name": "Compile"},
+                    }
+                ]
+            },
+            {"executionArn": EXECUTION_ARN, "reverseOrder": True, "maxResults": 25},
+        )
+
+    aws["sfn_setup"].append(setup)
+    assert main(["compile", "status", EXECUTION_ARN, "--config", aws["config"]]) == 0
+    assert capsys.readouterr().out.strip() == f"RUNNING: Compile (since {when})"
+
+
+def test_submit_rejects_a_bad_spec_before_touching_aws(
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(SPEC | {"tensor_parallel_size": 16}))
+    assert main(["compile", "submit", str(bad), "--config", aws["config"]]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"config error: {bad}: tensor_parallel_size: got 16; allowed on inf2: 1, 2, 4, 8, 24"
+    )
+
+
+def test_missing_stack_is_one_line(aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(CONFIG | {"project": {"name": "elsewhere", "region": "us-west-2"}}))
+    assert main(["compile", "list", "--config", str(other)]) == 3
+    assert capsys.readouterr().err.startswith("compile: cannot read stack elsewhere-compile: ")
+
+
+def test_disabled_pipeline_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(CONFIG | {"compile": {"enabled": False}}))
+    assert main(["compile", "list", "--config", str(config)]) == 2
+    assert "compile.enabled is false" in capsys.readouterr().err
