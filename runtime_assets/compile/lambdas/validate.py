@@ -51,7 +51,12 @@ def check(spec: Any) -> list[str]:
     for name in ("sdk_version", "image"):
         if not isinstance(spec.get(name), str) or not spec[name]:
             problems.append(f"{name}: required")
-    if isinstance(spec.get("image"), str) and spec["image"].endswith(":latest"):
+    image = spec.get("image")
+    if (
+        isinstance(image, str)
+        and "@sha256:" not in image
+        and image.rsplit("/", 1)[-1].partition(":")[2] in ("", "latest")
+    ):
         problems.append("image: pin a tag or digest, not latest")
     return problems
 

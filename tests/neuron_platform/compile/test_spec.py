@@ -170,3 +170,18 @@ def test_committed_example_specs_are_valid_for_the_example_config() -> None:
     for path in specs:
         loaded = load_spec(path, compile_machines=config.compile.instance_types)
         assert loaded.image.split("/", 1)[1].startswith(f"{config.project.name}-neuron:"), path
+
+
+@pytest.mark.parametrize(
+    ("image", "tag"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/compile:inf2-sdk2.31.1", "inf2-sdk2.31.1"),
+        ("registry.example.com:5000/team/compile:v1", "v1"),
+        ("public.ecr.aws/neuron/compile@sha256:" + "a" * 64, None),
+        ("registry.example.com:5000/team/compile", None),
+    ],
+)
+def test_image_tags(image: str, tag: str | None) -> None:
+    from neuron_platform.compile.spec import image_tag
+
+    assert image_tag(image) == tag

@@ -121,6 +121,7 @@ def test_validate_takes_the_cli_sizing_within_bounds(lambda_env: None) -> None:
         ({"model": {"hf_id": "a/b"}}, "model.revision: required with hf_id"),
         ({"model": {"hf_id": "a/b", "revision": "1", "s3_uri": "s3://b/p"}}, "model: give exactly one"),
         ({"image": "repo/compile:latest"}, "image: pin a tag or digest, not latest"),
+        ({"image": "registry:5000/repo/compile"}, "image: pin a tag or digest, not latest"),
         ({"compiler_flags": "--optlevel=1"}, "compiler_flags: expected a list of --flags"),
     ],
 )

@@ -24,7 +24,17 @@ from neuron_platform.config import ConfigError, Issue, StrictModel, format_error
 GIB = 1024**3
 _REVISION = re.compile(r"^(?:[0-9a-f]{40}|v?\d+(?:\.\d+)*)$")
 _PINNED_IMAGE = re.compile(r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$")
+# Tags that move to new images: a spec naming one could not be reproduced from its key.
+FLOATING_TAGS = frozenset({"latest"})
 _FLAG = re.compile(r"^--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:/-]+)?$")
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of ``registry/repo:tag`` (None for a digest reference)."""
+    if "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
 
 
 class ModelSource(StrictModel):
@@ -96,7 +106,7 @@ class CompileSpec(StrictModel):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        if value.endswith(":latest") or not _PINNED_IMAGE.match(value):
+        if not _PINNED_IMAGE.match(value) or image_tag(value) in FLOATING_TAGS:
             raise ValueError(f"got {value!r}; allowed: registry/repository:tag or @sha256:digest, not latest")
         return value
 
