@@ -125,7 +125,7 @@ def test_system_nodes_use_imdsv2_hop_limit_1_and_encrypted_volumes(default_app: 
     data = props(template)["LaunchTemplateData"]
     assert data["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
     (volume,) = data["BlockDeviceMappings"]
-    assert volume["Ebs"] == {"Encrypted": True, "VolumeSize": 50, "VolumeType": "gp3"}
+    assert volume["Ebs"] == {"DeleteOnTermination": True, "Encrypted": True, "VolumeSize": 50, "VolumeType": "gp3"}
 
 
 # --- add-ons --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from neuron_platform.cluster.node_role import node_role
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import acknowledge_managed_policies, acknowledge_nag, skip_checkov
 from neuron_platform.k8s.helm_values import SYSTEM_NODE_LABEL, SYSTEM_NODE_VALUE
+from neuron_platform.launch_template import hardened_launch_template
 
 ALL_LOG_TYPES = [
     eks.ClusterLoggingTypes.API,
@@ -278,20 +279,7 @@ class NeuronCluster(Construct):
         return addon
 
     def _system_nodegroup(self, props: SystemNodeGroupProps, subnets: ec2.SubnetSelection) -> eks.Nodegroup:
-        template = ec2.LaunchTemplate(
-            self,
-            "SystemNodeTemplate",
-            require_imdsv2=True,
-            http_put_response_hop_limit=1,
-            block_devices=[
-                ec2.BlockDevice(
-                    device_name="/dev/xvda",
-                    volume=ec2.BlockDeviceVolume.ebs(
-                        props.disk_gib, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3
-                    ),
-                )
-            ],
-        )
+        template = hardened_launch_template(self, "SystemNodeTemplate", root_volume_gib=props.disk_gib)
         return self.cluster.add_nodegroup_capacity(
             "SystemNodes",
             ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,

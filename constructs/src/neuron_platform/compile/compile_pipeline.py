@@ -34,6 +34,7 @@ from neuron_platform.compliance import (
     acknowledge_wildcard_resources,
     skip_checkov,
 )
+from neuron_platform.launch_template import hardened_launch_template
 
 EVENT_SOURCE = "neuron-platform.compile"
 EVENT_DETAIL_TYPE = "Neuron artifacts registered"
@@ -111,21 +112,8 @@ class CompilePipeline(Construct):
             allow_all_outbound=False,
         )
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs and model hubs")
-        self.launch_template = ec2.LaunchTemplate(
-            self,
-            "LaunchTemplate",
-            require_imdsv2=True,
-            # Hop limit 1: containers (bridge network) cannot reach the instance role.
-            http_put_response_hop_limit=1,
-            block_devices=[
-                ec2.BlockDevice(
-                    device_name="/dev/xvda",
-                    volume=ec2.BlockDeviceVolume.ebs(
-                        disk_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, delete_on_termination=True
-                    ),
-                )
-            ],
-        )
+        # IMDSv2 hop 1: containers (bridge network) cannot reach the instance role.
+        self.launch_template = hardened_launch_template(self, "LaunchTemplate", root_volume_gib=disk_gib)
         self.instance_role = iam.Role(
             self,
             "InstanceRole",
