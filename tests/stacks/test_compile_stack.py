@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +283,14 @@ def test_outputs_the_cli_reads(inference_app: SynthesizedApp) -> None:
 def test_no_compile_stack_unless_enabled(synthesized: dict[str, SynthesizedApp]) -> None:
     for name, app in synthesized.items():
         assert (app.platform.compile is not None) == app.config.compile.enabled, name
+
+
+def test_lambda_asset_carries_the_library_cache_key(inference_app: SynthesizedApp) -> None:
+    functions = resources(inference_app.template(inference_app.platform.compile), "AWS::Lambda::Function")  # type: ignore[arg-type]
+    keys = {props(f)["Code"]["S3Key"] for f in functions.values()}
+    (key,) = keys  # both steps share one asset
+    asset = inference_app.outdir / f"asset.{key.removesuffix('.zip')}"
+    assert sorted(p.name for p in asset.iterdir()) == ["cache_key.py", "validate.py", "verify.py"]
+    from neuron_platform.compile import cache_key
+
+    assert (asset / "cache_key.py").read_text() == Path(cache_key.__file__).read_text()

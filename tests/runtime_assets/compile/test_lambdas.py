@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,9 @@ from moto import mock_aws
 
 from tests.runtime_assets.compile.conftest import COMPILE, load
 
-cache_key_module = load(COMPILE / "lambdas" / "cache_key.py", "cache_key")
+# In Lambda, cache_key.py sits beside the handlers (CompilePipeline bundles it from the library).
+cache_key_module = importlib.import_module("neuron_platform.compile.cache_key")
+sys.modules["cache_key"] = cache_key_module
 validate = load(COMPILE / "lambdas" / "validate.py", "compile_validate")
 verify = load(COMPILE / "lambdas" / "verify.py", "compile_verify")
 

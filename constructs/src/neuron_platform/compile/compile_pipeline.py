@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    CfnResource,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -20,6 +31,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
 from neuron_platform import facts
+from neuron_platform.compile import cache_key as cache_key_module
 from neuron_platform.compile.artifact_store import (
     ARTIFACTS_PREFIX,
     CACHE_PREFIX,
@@ -174,7 +186,7 @@ class CompilePipeline(Construct):
             )
 
         # --- the Lambda steps ------------------------------------------------------------
-        code = lambda_.Code.from_asset(str(lambda_code))
+        code = lambda_step_code(lambda_code)
 
         def step_function(name: str, handler: str, environment: dict[str, str]) -> lambda_.Function:
             group = log_group(f"{name}Logs")
@@ -557,3 +569,26 @@ def _state_machine_wildcard_reason(resource: str) -> str:
             "submits the revision it just registered; revision numbers are not known at deploy time."
         )
     raise ValueError(f"unexpected wildcard in the compile state machine policy: {resource}")
+
+
+@jsii.implements(ILocalBundling)
+class _WithCacheKey:
+    """Copies the Lambda steps and this package's cache_key.py into one asset, in-process:
+    the pipeline and the serving constructs must derive the same key from one function."""
+
+    def __init__(self, source: Path) -> None:
+        self._source = source
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: object) -> bool:
+        shutil.copytree(self._source, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(Path(cache_key_module.__file__), Path(output_dir) / "cache_key.py")
+        return True
+
+
+def lambda_step_code(source: Path) -> lambda_.Code:
+    """The validate/verify handlers plus ``cache_key.py``; hashed by content, no Docker."""
+    return lambda_.Code.from_asset(
+        str(source),
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(image=DockerImage.from_registry("unused-local-bundling"), local=_WithCacheKey(source)),
+    )
