@@ -357,3 +357,32 @@ def test_disabled_pipeline_says_so(tmp_path: Path, capsys: pytest.CaptureFixture
     config.write_text(yaml.safe_dump(CONFIG | {"compile": {"enabled": False}}))
     assert main(["compile", "list", "--config", str(config)]) == 2
     assert "compile.enabled is false" in capsys.readouterr().err
+
+
+def test_the_submitted_spec_gets_the_key_the_library_computes() -> None:
+    """The pipeline keys what the CLI sends; serving derives the same key at synth."""
+    from neuron_platform.compile.cache_key import cache_key
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: dict[str, Any] = {}
+
+        def start_execution(self, **kwargs: Any) -> dict[str, str]:
+            self.sent.update(kwargs)
+            return {"executionArn": EXECUTION_ARN}
+
+    spec = parse_spec(
+        SPEC
+        | {
+            "architecture": {
+                "parameters_billion": 8.03,
+                "layers": 32,
+                "attention_heads": 32,
+                "kv_heads": 8,
+                "head_dim": 128,
+            }
+        }
+    )
+    recorder = Recorder()
+    client.start(recorder, client.Pipeline(MACHINE_ARN, "registry", 460), spec, {"memory_gib": 61, "vcpus": 16}, now=0)
+    assert cache_key(json.loads(recorder.sent["input"])["spec"]) == spec.cache_key()

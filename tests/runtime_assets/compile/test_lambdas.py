@@ -76,6 +76,14 @@ def test_every_artifact_changing_field_changes_the_key(change: dict[str, Any]) -
     assert cache_key_module.cache_key(changed(**change)) != cache_key_module.cache_key(SPEC)
 
 
+def test_the_registry_host_does_not_change_the_key() -> None:
+    elsewhere = changed(image="210987654321.dkr.ecr.eu-west-1.amazonaws.com/neuron-compile:inf2-sdk2.26.1")
+    assert cache_key_module.cache_key(elsewhere) == cache_key_module.cache_key(SPEC)
+    assert cache_key_module.image_identity("registry.example.com:5000/team/repo:v1") == "team/repo:v1"
+    assert cache_key_module.image_identity("team/repo:v1") == "team/repo:v1"
+    assert cache_key_module.image_identity("localhost/repo:v1") == "repo:v1"
+
+
 def test_flag_order_matters() -> None:
     a = cache_key_module.cache_key(changed(compiler_flags=["--optlevel=1", "--verbose=info"]))
     b = cache_key_module.cache_key(changed(compiler_flags=["--verbose=info", "--optlevel=1"]))

@@ -1,7 +1,10 @@
 """The cache key of a compile spec: same spec and SDK, same key; anything else, another key.
 
 Only fields that change the compiled artifacts count (model and revision, task, target,
-shapes, tensor parallelism, dtype, compiler flags in order, SDK version and image).
+shapes, tensor parallelism, dtype, compiler flags in order, SDK version and image). The
+image counts by repository and tag, not registry host: the same image pulled from another
+account or region compiles the same artifacts, and serving derives keys at synth time,
+before the deploying account is known.
 Canonical JSON (sorted keys, no whitespace) is hashed with SHA-256; the key is the first
 32 hex digits, prefixed with a readable label for humans browsing S3.
 """
@@ -27,11 +30,19 @@ KEY_FIELDS = (
 )
 
 
+def image_identity(image: str) -> str:
+    """``registry.example.com:5000/team/repo:tag`` -> ``team/repo:tag``."""
+    first, _, rest = image.partition("/")
+    is_registry = rest and ("." in first or ":" in first or first == "localhost")
+    return rest if is_registry else image
+
+
 def canonical(spec: dict[str, Any]) -> str:
     model = spec["model"]
     identity = {
         "model": {k: model.get(k) for k in ("hf_id", "revision", "s3_uri")},
-        **{k: spec[k] for k in KEY_FIELDS if k != "model"},
+        **{k: spec[k] for k in KEY_FIELDS if k not in ("model", "image")},
+        "image": image_identity(spec["image"]),
     }
     return json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 

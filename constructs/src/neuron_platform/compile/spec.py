@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from neuron_platform import facts
+from neuron_platform.compile.cache_key import cache_key
 from neuron_platform.config import ConfigError, Issue, StrictModel, format_error, read_yaml
 
 GIB = 1024**3
@@ -72,8 +73,8 @@ class Architecture(StrictModel):
     head_dim: int = Field(ge=8, le=1024)
 
 
-class CompileSpec(StrictModel):
-    """What to compile, for which shapes, with which SDK."""
+class ModelShape(StrictModel):
+    """A model and the fixed shapes it runs with on one target (shared by compile and serving specs)."""
 
     model: ModelSource
     architecture: Architecture | None = Field(default=None, description="Needed when the model is not in facts.")
@@ -84,8 +85,6 @@ class CompileSpec(StrictModel):
     tensor_parallel_size: int = Field(ge=1, le=128)
     dtype: Literal["bfloat16", "float16"] = "bfloat16"
     compiler_flags: list[str] = Field(default_factory=list)
-    sdk_version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="Neuron SDK release, e.g. 2.26.1.")
-    image: str = Field(description="Compile image, pinned by tag or digest (never latest).")
 
     @field_validator("target", mode="before")
     @classmethod
@@ -103,6 +102,22 @@ class CompileSpec(StrictModel):
                 raise ValueError(f"got {flag!r}; allowed: flags like --optlevel=2 (letters, digits, -, =, ., :, /)")
         return value
 
+    def resolved_architecture(self) -> facts.ModelArchitecture | None:
+        if self.architecture is not None:
+            return facts.ModelArchitecture(**self.architecture.model_dump())
+        return facts.model_architecture(self.model.hf_id) if self.model.hf_id else None
+
+    def shape_fields(self) -> dict[str, Any]:
+        """The fields a compile spec shares with this shape (for deriving one from the other)."""
+        return {name: getattr(self, name) for name in ModelShape.model_fields}
+
+
+class CompileSpec(ModelShape):
+    """What to compile, for which shapes, with which SDK."""
+
+    sdk_version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="Neuron SDK release, e.g. 2.26.1.")
+    image: str = Field(description="Compile image, pinned by tag or digest (never latest).")
+
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
@@ -110,10 +125,9 @@ class CompileSpec(StrictModel):
             raise ValueError(f"got {value!r}; allowed: registry/repository:tag or @sha256:digest, not latest")
         return value
 
-    def resolved_architecture(self) -> facts.ModelArchitecture | None:
-        if self.architecture is not None:
-            return facts.ModelArchitecture(**self.architecture.model_dump())
-        return facts.model_architecture(self.model.hf_id) if self.model.hf_id else None
+    def cache_key(self) -> str:
+        """The registry key the pipeline files this spec's artifacts under."""
+        return cache_key(self.model_dump(mode="json", exclude={"architecture"}))
 
 
 @dataclass(frozen=True)
@@ -135,7 +149,7 @@ def memory_per_rank_gib(target: facts.CompileTarget) -> float:
     return largest.device_memory_gib / ranks
 
 
-def estimate_memory(spec: CompileSpec, arch: facts.ModelArchitecture) -> MemoryEstimate:
+def estimate_memory(spec: ModelShape, arch: facts.ModelArchitecture) -> MemoryEstimate:
     width = facts.DTYPE_BYTES[spec.dtype]
     weights = arch.parameters_billion * 1e9 * width / GIB
     # K and V per layer per token per KV head, for every sequence of the batch.
@@ -145,7 +159,7 @@ def estimate_memory(spec: CompileSpec, arch: facts.ModelArchitecture) -> MemoryE
     return MemoryEstimate(round(weights, 2), round(kv, 2), round(budget, 2), host)
 
 
-def spec_issues(spec: CompileSpec, compile_machines: Sequence[str]) -> Iterable[Issue]:
+def spec_issues(spec: ModelShape, compile_machines: Sequence[str]) -> Iterable[Issue]:
     """Meaning checks against the facts; empty when the spec can compile and serve."""
     allowed = facts.tensor_parallel_degrees(spec.target)
     if spec.tensor_parallel_size not in allowed:
