@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from neuron_platform.config import PlatformConfig, nested_model
+from neuron_platform.config import PlatformConfig
+from neuron_platform.validation import nested_model
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()

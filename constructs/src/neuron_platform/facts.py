@@ -280,3 +280,37 @@ def cores_per_target(target: CompileTarget) -> tuple[NeuronInstanceType, ...]:
     return tuple(
         sorted((t for t in INSTANCE_TYPES.values() if t.compile_target is target), key=lambda t: t.neuron_cores)
     )
+
+
+# --- serving ---------------------------------------------------------------------------------
+# Device counts one container may request [NEURON-SCHED] (Neuron docs, "Neuron scheduler
+# extension"): Inf2's ring topology takes any contiguous count; Trn1/Trn1n's 2D torus only
+# 1, 4, 8 or all 16. Trn2 is wired as a 2D torus as well; the same rule is applied.
+TORUS_DEVICE_COUNTS = (1, 4, 8, 16)
+
+
+def placeable_device_counts(instance: NeuronInstanceType) -> tuple[int, ...]:
+    if instance.family is Family.INF2:
+        return tuple(range(1, instance.neuron_devices + 1))
+    return tuple(n for n in TORUS_DEVICE_COUNTS if n <= instance.neuron_devices)
+
+
+def logical_cores(instance: NeuronInstanceType) -> int:
+    """NeuronCores a workload addresses (tensor-parallel ranks): LNC=2 halves trn2's count."""
+    return instance.neuron_cores // 2 if instance.family is Family.TRN2 else instance.neuron_cores
+
+
+# SageMaker real-time hosting instance types for Neuron (SageMaker pricing page, "Real-time
+# inference"); trn2 hosting is not offered there.
+SAGEMAKER_HOSTING_TYPES = frozenset(
+    {"inf2.xlarge", "inf2.8xlarge", "inf2.24xlarge", "inf2.48xlarge", "trn1.2xlarge", "trn1.32xlarge"}
+)
+
+# Published output throughput per replica, tokens/s (FIELD-NOTES "Published serving figures":
+# Llama-3-8B on inf2.48xlarge with vLLM, three TP8 replicas, ~1226 tokens/s in total).
+# Keyed by model, target and TP; used for cost per million tokens when a spec gives none.
+PUBLISHED_TOKENS_PER_SECOND: dict[tuple[str, CompileTarget, int], float] = {
+    ("meta-llama/Meta-Llama-3-8B-Instruct", CompileTarget.INF2, 8): 1226 / 3,
+    ("meta-llama/Meta-Llama-3-8B", CompileTarget.INF2, 8): 1226 / 3,
+    ("meta-llama/Meta-Llama-3-8B-Instruct", CompileTarget.INF2, 24): 859,
+}

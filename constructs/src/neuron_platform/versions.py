@@ -144,5 +144,27 @@ NXDT_EXAMPLES_REF = "9fbb7665548065d2d4cb37069ea95ef0aaa4bb80"
 # runtime that loads them) plus optimum-neuron (PyPI 0.4.5, 2026-02; `optimum-cli export
 # neuron`, FIELD-NOTES "Images and compilation"). trn2 serving images come with the serving work.
 OPTIMUM_NEURON_VERSION = "0.4.5"
-COMPILE_BASE_IMAGES: dict[str, str] = {"inf2": INF2_SERVING_IMAGE}
-COMPILE_SDK_VERSIONS: dict[str, str] = {"inf2": "2.31.1"}
+# trn2: the current vLLM Neuron image (vLLM 0.24 with the vllm-neuron plugin, SDK 2.32.0);
+# trn1 shares NeuronCore-v2 with inf2 and is served by the same last inf2-capable image.
+TRN2_SERVING_IMAGE = (
+    "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.24.0.1.1.0-neuronx-py313-sdk2.32.0-ubuntu24.04"
+)
+SERVING_IMAGES: dict[str, str] = {"inf2": INF2_SERVING_IMAGE, "trn1": INF2_SERVING_IMAGE, "trn2": TRN2_SERVING_IMAGE}
+COMPILE_BASE_IMAGES: dict[str, str] = dict(SERVING_IMAGES)
+COMPILE_SDK_VERSIONS: dict[str, str] = {"inf2": "2.31.1", "trn1": "2.31.1", "trn2": "2.32.0"}
+
+# SageMaker serving: the Hugging Face vLLM Neuron DLC (optimum-neuron 0.4.5, SDK 2.26.1);
+# its SM_ON_* settings must equal the compile settings. Account 763104351884 hosts the DLCs
+# in most commercial regions.
+SAGEMAKER_VLLM_IMAGE_REPOSITORY = "huggingface-vllm-inference-neuronx"
+SAGEMAKER_VLLM_IMAGE_TAG = "0.11.0-optimum0.4.5-neuronx-py310-sdk2.26.1-ubuntu22.04"
+SAGEMAKER_VLLM_SDK = "2.26.1"
+DLC_ACCOUNT = "763104351884"
+
+
+def sagemaker_vllm_image(region: str) -> str:
+    return f"{DLC_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{SAGEMAKER_VLLM_IMAGE_REPOSITORY}:{SAGEMAKER_VLLM_IMAGE_TAG}"
+
+
+# Fetches precompiled artifacts from S3 in the EKS serving pods' init container.
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.32.9"

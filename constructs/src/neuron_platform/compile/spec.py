@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from neuron_platform import facts
 from neuron_platform.compile.cache_key import cache_key
-from neuron_platform.config import ConfigError, Issue, StrictModel, format_error, read_yaml
+from neuron_platform.validation import ConfigError, Issue, StrictModel, format_error, read_yaml
 
 GIB = 1024**3
 _REVISION = re.compile(r"^(?:[0-9a-f]{40}|v?\d+(?:\.\d+)*)$")

@@ -1,0 +1,1 @@
+"""Serving: endpoint specs, the planner (plain Python) and the EKS/SageMaker constructs."""

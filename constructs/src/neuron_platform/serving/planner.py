@@ -1,0 +1,220 @@
+"""The serving planner: from one :class:`ServingSpec`, everything else, consistently.
+
+Plain Python over the facts. ``plan`` picks the instance type with the lowest cost per
+replica among the candidates (an EKS pool's types, or SageMaker's hosting types of the
+target family), places replicas the way the Neuron scheduler can (contiguous devices;
+1, 4, 8 or 16 on trn), derives the compile spec whose artifacts the endpoint loads, the
+container settings, and the cost. Impossible specs raise :class:`PlanError` with one
+line that names the field, the value and what would work.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from neuron_platform import facts, versions
+from neuron_platform.compile.spec import CompileSpec, estimate_memory, spec_issues
+from neuron_platform.serving.spec import ServingSpec
+
+# Where the EKS init container puts the artifacts, and the port vLLM listens on.
+ARTIFACTS_DIR = "/models/compiled"
+SERVING_PORT = 8000
+
+
+class PlanError(ValueError):
+    """The spec cannot be served as given (one line: field, value, what would work)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    instance_type: str
+    devices_per_replica: int
+    cores_per_replica: int
+    replicas_per_node: int
+    usd_per_hour: float | None
+
+    @property
+    def usd_per_replica_hour(self) -> float | None:
+        return None if self.usd_per_hour is None else self.usd_per_hour / self.replicas_per_node
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    spec: ServingSpec
+    placement: Placement
+    nodes_min: int
+    nodes_max: int
+    compile_sdk: str
+    compile_image_repository: str
+    compile_image_tag: str
+    weights_gib: float
+    kv_cache_gib: float
+    tokens_per_second: float | None
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def instance_type(self) -> str:
+        t = self.placement.instance_type
+        return f"ml.{t}" if self.spec.backend == "sagemaker" else t
+
+    def compile_spec(self, registry: str) -> CompileSpec:
+        """The compile spec whose artifacts this endpoint loads (image in ``registry``)."""
+        return CompileSpec.model_validate(
+            {
+                **self.spec.shape_fields(),
+                "sdk_version": self.compile_sdk,
+                "image": f"{registry}/{self.compile_image_repository}:{self.compile_image_tag}",
+            }
+        )
+
+    def cache_key(self) -> str:
+        # The registry host does not enter the key (see compile.cache_key).
+        return self.compile_spec("registry.invalid").cache_key()
+
+    def usd_per_hour(self, replicas: int) -> float | None:
+        price = self.placement.usd_per_hour
+        return None if price is None else math.ceil(replicas / self.placement.replicas_per_node) * price
+
+    @property
+    def usd_per_million_tokens(self) -> float | None:
+        per_replica = self.placement.usd_per_replica_hour
+        if per_replica is None or not self.tokens_per_second:
+            return None
+        return per_replica / (self.tokens_per_second * 3600) * 1e6
+
+
+def _placement(spec: ServingSpec, instance: facts.NeuronInstanceType) -> Placement | str:
+    """Where one replica goes on ``instance``, or why it cannot go there."""
+    ranks = spec.tensor_parallel_size
+    cores_per_device = instance.neuron_cores // instance.neuron_devices
+    logical_per_device = facts.logical_cores(instance) // instance.neuron_devices
+    devices = math.ceil(ranks / logical_per_device)
+    if devices > instance.neuron_devices:
+        return (
+            f"{instance.name} has {instance.neuron_devices} Neuron devices ({facts.logical_cores(instance)} cores); "
+            f"TP {ranks} needs {devices}"
+        )
+    placeable = facts.placeable_device_counts(instance)
+    if devices not in placeable:
+        return (
+            f"TP {ranks} needs {devices} devices per replica on {instance.name}; the Neuron scheduler places "
+            f"{', '.join(map(str, placeable))}"
+        )
+    return Placement(
+        instance_type=instance.name,
+        devices_per_replica=devices,
+        cores_per_replica=devices * cores_per_device,
+        replicas_per_node=instance.neuron_devices // devices,
+        usd_per_hour=instance.on_demand_usd_per_hour,
+    )
+
+
+def candidate_types(spec: ServingSpec, pool_types: Sequence[str] | None) -> list[facts.NeuronInstanceType]:
+    if spec.backend == "sagemaker":
+        names = [n for n in facts.INSTANCE_TYPES if n in facts.SAGEMAKER_HOSTING_TYPES]
+    else:
+        names = list(pool_types) if pool_types is not None else list(facts.INSTANCE_TYPES)
+    return [facts.INSTANCE_TYPES[n] for n in names if facts.INSTANCE_TYPES[n].compile_target is spec.target]
+
+
+def plan(spec: ServingSpec, *, pool_types: Sequence[str] | None = None, project: str = "neuron") -> ServingPlan:
+    issues = list(spec_issues(spec, compile_machines=()))
+    if issues:
+        raise PlanError(str(issues[0]))
+    candidates = candidate_types(spec, pool_types)
+    if not candidates:
+        where = "SageMaker hosting" if spec.backend == "sagemaker" else f"pool {spec.pool}"
+        raise PlanError(f"target: got {spec.target}; {where} has no {spec.target} instance types")
+    placements: list[Placement] = []
+    reasons: list[str] = []
+    for instance in candidates:
+        placed = _placement(spec, instance)
+        (reasons if isinstance(placed, str) else placements).append(placed)  # type: ignore[arg-type]
+    if not placements:
+        raise PlanError(f"tensor_parallel_size: got {spec.tensor_parallel_size}; {reasons[-1]}")
+    if spec.backend == "sagemaker":
+        # One model copy per SageMaker instance: the smallest type that holds it is cheapest.
+        placements = [
+            Placement(p.instance_type, p.devices_per_replica, p.cores_per_replica, 1, p.usd_per_hour)
+            for p in placements
+        ]
+    best = min(placements, key=lambda p: (p.usd_per_replica_hour or math.inf, p.instance_type))
+    arch = spec.resolved_architecture()
+    estimate = estimate_memory(spec, arch) if arch else None
+    tokens = spec.tokens_per_second or facts.PUBLISHED_TOKENS_PER_SECOND.get(
+        (spec.model.name, spec.target, spec.tensor_parallel_size)
+    )
+    if spec.backend == "sagemaker":
+        sdk, repository = versions.SAGEMAKER_VLLM_SDK, f"{project}-neuron"
+        tag = f"{spec.target}-sagemaker-sdk{sdk}"
+        environment = {
+            "SM_ON_MODEL": "/opt/ml/model",
+            "SM_ON_BATCH_SIZE": str(spec.batch_size),
+            "SM_ON_SEQUENCE_LENGTH": str(spec.sequence_length),
+            "SM_ON_TENSOR_PARALLEL_SIZE": str(spec.tensor_parallel_size),
+        }
+    else:
+        sdk = versions.COMPILE_SDK_VERSIONS[spec.target]
+        repository, tag = f"{project}-neuron", f"{spec.target}-sdk{sdk}"
+        environment = {"NEURON_COMPILED_ARTIFACTS": ARTIFACTS_DIR}
+    return ServingPlan(
+        spec=spec,
+        placement=best,
+        nodes_min=math.ceil(spec.replicas.min / best.replicas_per_node),
+        nodes_max=math.ceil(spec.replicas.max / best.replicas_per_node),
+        compile_sdk=sdk,
+        compile_image_repository=repository,
+        compile_image_tag=tag,
+        weights_gib=estimate.weights_gib if estimate else math.nan,
+        kv_cache_gib=estimate.kv_cache_gib if estimate else math.nan,
+        tokens_per_second=tokens,
+        environment=environment,
+    )
+
+
+def plan_table(p: ServingPlan) -> list[str]:
+    """The plan as aligned ``key  value`` lines (``python -m neuron_platform plan``)."""
+
+    # SageMaker bills ml.* hosting above the EC2 list price the facts carry: a floor there.
+    floor = " or more (EC2 list price; ml.* hosting costs more)" if p.spec.backend == "sagemaker" else ""
+
+    def money(value: float | None, unit: str) -> str:
+        return "n/a (no list price)" if value is None else f"${value:,.2f}{unit}"
+
+    spec, placement = p.spec, p.placement
+    rows = [
+        ("endpoint", f"{spec.name} ({spec.backend}, {spec.exposure})"),
+        ("model", f"{spec.model.name}" + (f"@{spec.model.revision}" if spec.model.revision else "")),
+        ("shapes", f"batch {spec.batch_size}, sequence {spec.sequence_length}, {spec.dtype}"),
+        ("instance type", p.instance_type),
+        (
+            "per replica",
+            f"TP {spec.tensor_parallel_size}: {placement.devices_per_replica} devices, {placement.cores_per_replica} NeuronCores",
+        ),
+        ("replicas per node", str(placement.replicas_per_node)),
+        (
+            "replicas",
+            f"{spec.replicas.min}-{spec.replicas.max} (scale at {spec.target_in_flight} in-flight requests per replica)",
+        ),
+        ("instances" if spec.backend == "sagemaker" else "nodes", f"{p.nodes_min}-{p.nodes_max}"),
+    ]
+    if not math.isnan(p.weights_gib):
+        rows.append(
+            ("device memory", f"weights {p.weights_gib:.1f} GiB + KV cache {p.kv_cache_gib:.1f} GiB per replica")
+        )
+    rows += [
+        ("compile spec", f"sdk {p.compile_sdk}, image {p.compile_image_repository}:{p.compile_image_tag}"),
+        ("cache key", p.cache_key()),
+        (
+            "cost per hour",
+            f"{money(p.usd_per_hour(spec.replicas.min), '')} at min, {money(p.usd_per_hour(spec.replicas.max), '')} at max",
+        ),
+    ]
+    if p.tokens_per_second:
+        rows.append(("throughput", f"~{p.tokens_per_second:,.0f} output tokens/s per replica"))
+        rows.append(("cost per 1M tokens", money(p.usd_per_million_tokens, "") + f" at full load{floor}"))
+    rows.append(("environment", ", ".join(f"{k}={v}" for k, v in p.environment.items())))
+    width = max(len(k) for k, _ in rows)
+    return [f"{k.ljust(width)}  {v}" for k, v in rows]
