@@ -10,9 +10,11 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from neuron_platform import versions
 from neuron_platform.compile.client import (
@@ -33,6 +35,9 @@ from neuron_platform.config import ConfigError, load_config
 from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 from neuron_platform.offerings import check_offerings, summarize
+from neuron_platform.serving.planner import PlanError, plan, plan_table
+from neuron_platform.serving.spec import ServingSpec
+from neuron_platform.validation import format_error, read_yaml
 
 
 def _config_validate(args: argparse.Namespace) -> int:
@@ -85,11 +90,35 @@ def _compile(args: argparse.Namespace) -> int:
             f"compile: {args.config}: compile.enabled is false; enable it and deploy the compile stack", file=sys.stderr
         )
         return 2
-    spec = load_spec(args.spec, compile_machines=config.compile.instance_types) if args.action == "submit" else None
+    endpoint = None
+    spec = None
+    if args.action == "submit":
+        if bool(args.spec) == bool(args.endpoint):
+            print("compile submit: give a spec file or --endpoint NAME (one of them)", file=sys.stderr)
+            return 2
+        if args.endpoint:
+            found = [e for e in config.serving.endpoints if e.name == args.endpoint]
+            if not found:
+                names = ", ".join(e.name for e in config.serving.endpoints) or "none"
+                print(
+                    f"compile submit: {args.config}: no endpoint {args.endpoint!r}; configured: {names}",
+                    file=sys.stderr,
+                )
+                return 2
+            endpoint = found[0]
+        else:
+            spec = load_spec(args.spec, compile_machines=config.compile.instance_types)
     try:
         session = _aws_clients(args, config.project.region)
         pipeline = find_pipeline(session.client("cloudformation"), compile_stack_name(config.project.name))
         if args.action == "submit":
+            if endpoint is not None:
+                # The endpoint's own compile spec: the artifacts its deployment points at.
+                pools = {p.name: p.instance_types for p in config.pools}
+                served = plan(endpoint, pool_types=pools.get(str(endpoint.pool)), project=config.project.name)
+                account = session.client("sts").get_caller_identity()["Account"]
+                spec = served.compile_spec(f"{account}.dkr.ecr.{config.project.region}.amazonaws.com")
+                print(f"endpoint {endpoint.name}: compiling for cache key {spec.cache_key()}")
             assert spec is not None
             sfn = session.client("stepfunctions")
             resources = size_job(spec, config.compile.instance_types, pipeline.max_memory_gib)
@@ -119,6 +148,35 @@ def _compile(args: argparse.Namespace) -> int:
     for line in lines:
         print(line, file=sys.stdout if code == 0 else sys.stderr)
     return code
+
+
+def _plan(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else None
+    if args.spec:
+        path = Path(args.spec)
+        try:
+            spec = ServingSpec.model_validate(read_yaml(path, ServingSpec))
+        except ValidationError as err:
+            raise ConfigError(str(path), [format_error(e, ServingSpec) for e in err.errors()]) from None
+    else:
+        if config is None or not args.endpoint:
+            print("plan: give a spec file, or --config with --endpoint NAME", file=sys.stderr)
+            return 2
+        found = [e for e in config.serving.endpoints if e.name == args.endpoint]
+        if not found:
+            names = ", ".join(e.name for e in config.serving.endpoints) or "none"
+            print(f"plan: {args.config}: no endpoint {args.endpoint!r}; configured: {names}", file=sys.stderr)
+            return 2
+        spec = found[0]
+    pools = {p.name: p for p in config.pools} if config else {}
+    pool_types = pools[spec.pool].instance_types if spec.pool in pools else None
+    try:
+        result = plan(spec, pool_types=pool_types, project=config.project.name if config else args.project)
+    except PlanError as err:
+        print(f"plan: {args.spec or args.endpoint}: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(plan_table(result)))
+    return 0
 
 
 def _first_run(args: argparse.Namespace) -> int:
@@ -180,13 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--profile", default=None, help="AWS profile (default: the usual credential chain)")
         action.set_defaults(func=_compile)
         if name == "submit":
-            action.add_argument("spec", help="compile spec YAML")
+            action.add_argument("spec", nargs="?", help="compile spec YAML")
+            action.add_argument("--endpoint", default=None, help="compile what this configured endpoint serves")
             action.add_argument("--no-wait", action="store_true", help="print the execution ARN and return")
             action.add_argument("--poll-seconds", type=float, default=15)
         elif name == "status":
             action.add_argument("execution", help="execution ARN printed by submit")
         elif name == "show":
             action.add_argument("cache_key")
+
+    planner = groups.add_parser("plan", help="derive an endpoint's instance type, placement, compile spec and cost")
+    planner.add_argument("spec", nargs="?", help="serving spec YAML (or --config with --endpoint)")
+    planner.add_argument("--config", default=None, help="platform config: pool types and project name")
+    planner.add_argument("--endpoint", default=None, help="plan this endpoint of --config")
+    planner.add_argument("--project", default="neuron", help="project name for image names without --config")
+    planner.set_defaults(func=_plan)
 
     job = groups.add_parser("train-job", help="print a TrainJob for an EFA pool's Neuron runtime")
     job.add_argument("--name", required=True)

@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from neuron_platform import facts
+from neuron_platform.serving.planner import PlanError, plan
+from neuron_platform.serving.spec import ServingSpec
 from neuron_platform.sizing import SubnetLayoutError, plan_subnets
 from neuron_platform.validation import ConfigError, Issue, StrictModel, format_error, read_yaml
 
@@ -429,6 +431,13 @@ class CompileConfig(StrictModel):
         return value
 
 
+class ServingConfig(StrictModel):
+    """Serving endpoints (one spec each), on EKS or SageMaker, loading compiled artifacts."""
+
+    namespace: Annotated[str, _dns_label(63)] = Field(default="serving", description="Namespace of EKS endpoints.")
+    endpoints: list[ServingSpec] = Field(default_factory=list)
+
+
 class PlatformConfig(StrictModel):
     """The whole configuration file."""
 
@@ -438,6 +447,7 @@ class PlatformConfig(StrictModel):
     pools: list[PoolConfig] = Field(default_factory=list)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     compile: CompileConfig = Field(default_factory=CompileConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
     @property
     def uses_efa(self) -> bool:
@@ -531,6 +541,7 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
                 f"got {pool.capacity_types}; add reserved to use the listed capacity_reservations",
             )
     yield from _cluster_issues(cfg)
+    yield from _serving_issues(cfg)
     if cfg.training.enabled and not cfg.efa_training_pools:
         yield Issue(
             "training.enabled",
@@ -546,6 +557,33 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
             f"got true, but the EFA training pools span zones {', '.join(zones)}; allowed: pools in one zone "
             "(the file system sits in the zone of the nodes that read it)",
         )
+
+
+def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
+    endpoints = cfg.serving.endpoints
+    if endpoints and not cfg.compile.enabled:
+        yield Issue("serving.endpoints", "endpoints load compiled artifacts; set compile.enabled: true")
+    pools = {p.name: p for p in cfg.pools}
+    names = [e.name for e in endpoints]
+    for i, endpoint in enumerate(endpoints):
+        where = f"serving.endpoints[{i}]"
+        if endpoint.name in names[:i]:
+            yield Issue(f"{where}.name", f"got {endpoint.name!r}; endpoint names must be unique")
+        pool_types: list[str] | None = None
+        if endpoint.backend == "eks":
+            pool = pools.get(str(endpoint.pool))
+            inference = [n for n, p in pools.items() if p.purpose == "inference"]
+            if pool is None or pool.purpose != "inference":
+                yield Issue(
+                    f"{where}.pool",
+                    f"got {endpoint.pool!r}; allowed: an inference pool: {', '.join(inference) or 'none configured'}",
+                )
+                continue
+            pool_types = pool.instance_types
+        try:
+            plan(endpoint, pool_types=pool_types, project=cfg.project.name)
+        except PlanError as err:
+            yield Issue(where, str(err))
 
 
 def _cluster_issues(cfg: PlatformConfig) -> Iterable[Issue]:
