@@ -24,6 +24,14 @@ from stacks.network_stack import NetworkStack
 LAMBDA_CODE = Path(__file__).resolve().parents[1] / "runtime_assets" / "compile" / "lambdas"
 
 
+def artifacts_bucket_export(project: str) -> str:
+    return f"{project}-artifacts-bucket-arn"
+
+
+def artifacts_key_export(project: str) -> str:
+    return f"{project}-artifacts-key-arn"
+
+
 class CompileStack(Stack):
     """Compile once, cache, record: storage plus the Step Functions / Batch pipeline."""
 
@@ -65,5 +73,12 @@ class CompileStack(Stack):
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=self.pipeline.state_machine.state_machine_arn)
         CfnOutput(self, OUTPUT_REGISTRY, value=self.store.registry.table_name)
         CfnOutput(self, OUTPUT_BUCKET, value=self.store.bucket.bucket_name)
+        # Exported for the serving stack: an explicit import keeps IAM resource names known
+        # at synth (cdk-nag acknowledgments name them exactly).
+        project = config.project.name
+        CfnOutput(
+            self, "ArtifactsBucketArn", value=self.store.bucket.bucket_arn, export_name=artifacts_bucket_export(project)
+        )
+        CfnOutput(self, "ArtifactsKeyArn", value=self.store.key.key_arn, export_name=artifacts_key_export(project))
         CfnOutput(self, OUTPUT_REPOSITORY, value=self.store.repository.repository_uri)
         CfnOutput(self, OUTPUT_MAX_MEMORY, value=str(self.pipeline.max_container_memory_gib))

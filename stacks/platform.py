@@ -12,6 +12,7 @@ from neuron_platform.config import PlatformConfig
 from stacks.cluster_stack import ClusterStack
 from stacks.compile_stack import CompileStack
 from stacks.network_stack import NetworkStack
+from stacks.serving_stack import ServingStack, serving_stack_name
 from stacks.tags import PROJECT_TAG
 
 
@@ -22,10 +23,11 @@ class Platform:
     network: NetworkStack
     cluster: ClusterStack
     compile: CompileStack | None = None
+    serving: ServingStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        optional = [s for s in (self.compile,) if s is not None]
+        optional = [s for s in (self.compile, self.serving) if s is not None]
         return [self.network, self.cluster, *optional]
 
 
@@ -62,9 +64,22 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             env=env,
             description=f"Neuron platform '{name}': compiled-artifact store and compile pipeline",
         )
+    serving_stack = None
+    if config.serving.endpoints:
+        assert compile_stack is not None  # config validation: endpoints need compile.enabled
+        serving_stack = ServingStack(
+            app,
+            serving_stack_name(name),
+            config=config,
+            network=network,
+            cluster=cluster,
+            compile_stack=compile_stack,
+            env=env,
+            description=f"Neuron platform '{name}': serving endpoints on EKS and SageMaker",
+        )
     cdk.Tags.of(app).add(PROJECT_TAG, name)
     for key, value in config.project.tags.items():
         cdk.Tags.of(app).add(key, value)
     # Every unacknowledged AwsSolutions finding fails synthesis.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Platform(network=network, cluster=cluster, compile=compile_stack)
+    return Platform(network=network, cluster=cluster, compile=compile_stack, serving=serving_stack)

@@ -23,7 +23,8 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
 
     # EC2NodeClass + NodePool per pool; where training is enabled, the training service
     # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool, the
-    # namespace unless it is default, and PersistentVolume + claim with shared storage.
+    # namespace unless it is default, PersistentVolume + claim with shared storage, and
+    # the serving endpoints' objects.
     def expected_objects(config: PlatformConfig) -> int:
         count = 2 * len(config.pools)
         training = config.training
@@ -31,6 +32,9 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
             count += 1 + 2 * len(config.efa_training_pools)
             count += 1 if training.namespace != "default" else 0
             count += 2 if training.shared_storage.enabled else 0
+        # Per EKS endpoint: ServiceAccount, Deployment, Service, PDB, Ingress, HPA; one namespace.
+        eks_endpoints = [e for e in config.serving.endpoints if e.backend == "eks"]
+        count += 6 * len(eks_endpoints) + (1 if eks_endpoints else 0)
         return count
 
     expected = sum(expected_objects(app.config) for app in synthesized.values())

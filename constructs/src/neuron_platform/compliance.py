@@ -7,6 +7,7 @@ skip lives in the metadata of the one resource it applies to.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,11 @@ def _nag_part(part: Any) -> str:
         return f"<{part['Ref']}>"
     if isinstance(part, dict) and "Fn::GetAtt" in part:
         return "<{}.{}>".format(*part["Fn::GetAtt"])
+    if isinstance(part, dict) and isinstance(part.get("Fn::ImportValue"), str):
+        return str(part["Fn::ImportValue"])  # cdk-nag names an import by its export
+    if isinstance(part, dict) and "Fn::GetStackOutput" in part:
+        # A cross-stack reference: cdk-nag prints the intrinsic as compact JSON.
+        return json.dumps(part, separators=(",", ":"))
     raise ValueError(f"cannot name {part!r} the way cdk-nag does")
 
 

@@ -1,0 +1,244 @@
+"""Kubernetes objects of one EKS serving endpoint, all derived from its :class:`ServingPlan`.
+
+The artifacts are fetched by an init container into a pod-local volume before vLLM
+starts, so nothing compiles at start-up; probes give the model time to load.
+"""
+
+from __future__ import annotations
+
+from neuron_platform import facts, versions
+from neuron_platform.capacity import NEURON_RESOURCE, POOL_LABEL
+from neuron_platform.k8s import Manifest
+from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
+from neuron_platform.serving.planner import ARTIFACTS_DIR, SERVING_PORT, ServingPlan
+
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+# vLLM's in-flight requests gauge; the HPA scales on its per-pod average.
+IN_FLIGHT_METRIC = "vllm_num_requests_running"
+# Name of the optional Kubernetes Secret (key "token") holding a Hugging Face token.
+HF_TOKEN_SECRET = "hf-token"  # noqa: S105 - a Secret's name, not its value
+# Loading a model onto Neuron cores takes minutes; allow up to 30 before giving up.
+STARTUP_PROBE_PERIOD_SECONDS = 10
+STARTUP_PROBE_FAILURES = 180
+
+
+def _labels(plan: ServingPlan) -> dict[str, str]:
+    return {NAME_LABEL: plan.spec.name, COMPONENT_LABEL: "neuron-endpoint"}
+
+
+def serving_namespace(namespace: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+
+
+def endpoint_service_account(plan: ServingPlan, namespace: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": plan.spec.name, "namespace": namespace, "labels": _labels(plan)},
+    }
+
+
+def vllm_command(plan: ServingPlan) -> list[str]:
+    spec = plan.spec
+    model = spec.model.hf_id or ARTIFACTS_DIR
+    command = [
+        "python3",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model,
+        "--served-model-name",
+        spec.name,
+        "--tensor-parallel-size",
+        str(spec.tensor_parallel_size),
+        "--max-num-seqs",
+        str(spec.batch_size),
+        "--max-model-len",
+        str(spec.sequence_length),
+        "--dtype",
+        spec.dtype,
+        "--port",
+        str(SERVING_PORT),
+    ]
+    if spec.model.revision:
+        command += ["--revision", spec.model.revision]
+    return command
+
+
+def endpoint_deployment(plan: ServingPlan, *, namespace: str, artifacts_url: str) -> Manifest:
+    """vLLM on the planned Neuron devices, after an init container copied the artifacts."""
+    spec, placement = plan.spec, plan.placement
+    instance = facts.instance_type(placement.instance_type)
+    # Host memory and CPU in proportion to the devices the replica takes.
+    share = placement.devices_per_replica / instance.neuron_devices
+    memory_gib = max(8, int(instance.host_memory_gib * share * 0.8))
+    cpu = max(1, int(instance.vcpu * share * 0.8))
+    resources = {NEURON_RESOURCE: str(placement.devices_per_replica), "memory": f"{memory_gib}Gi", "cpu": str(cpu)}
+    env: list[dict[str, object]] = [{"name": k, "value": v} for k, v in plan.environment.items()]
+    env.append(
+        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": "token", "optional": True}}}
+    )
+    probe = {"httpGet": {"path": "/health", "port": SERVING_PORT}}
+    fetch = (
+        f"aws s3 sync {artifacts_url} {ARTIFACTS_DIR} --only-show-errors && "
+        f"test -s {ARTIFACTS_DIR}/manifest.json || "
+        f"{{ echo 'no compiled artifacts at {artifacts_url}: run compile submit --endpoint {spec.name}'; exit 1; }}"
+    )
+    pod = {
+        "serviceAccountName": spec.name,
+        "schedulerName": NEURON_SCHEDULER_NAME,
+        "nodeSelector": {POOL_LABEL: str(spec.pool), "node.kubernetes.io/instance-type": placement.instance_type},
+        "tolerations": [NEURON_TOLERATION],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {NAME_LABEL: spec.name}},
+            }
+        ],
+        "initContainers": [
+            {
+                "name": "fetch-artifacts",
+                "image": versions.AWS_CLI_IMAGE,
+                "command": ["sh", "-ec", fetch],
+                "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+                "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+            }
+        ],
+        "containers": [
+            {
+                "name": "vllm",
+                "image": versions.SERVING_IMAGES[spec.target],
+                "command": vllm_command(plan),
+                "env": env,
+                "ports": [{"name": "http", "containerPort": SERVING_PORT}],
+                "resources": {"requests": dict(resources), "limits": dict(resources)},
+                "startupProbe": probe
+                | {"periodSeconds": STARTUP_PROBE_PERIOD_SECONDS, "failureThreshold": STARTUP_PROBE_FAILURES},
+                "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
+                "livenessProbe": probe | {"periodSeconds": 30, "failureThreshold": 3, "timeoutSeconds": 10},
+                "volumeMounts": [
+                    {"name": "models", "mountPath": "/models", "readOnly": True},
+                    {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - in-container path
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "models", "emptyDir": {}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        ],
+        # Let in-flight requests finish before the pod goes.
+        "terminationGracePeriodSeconds": 120,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": spec.name, "namespace": namespace, "labels": _labels(plan)},
+        "spec": {
+            "replicas": spec.replicas.min,
+            "selector": {"matchLabels": {NAME_LABEL: spec.name}},
+            # One replica at a time: a new Neuron node may have to start for the surge pod.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": _labels(plan)}, "spec": pod},
+        },
+    }
+
+
+def endpoint_service(plan: ServingPlan, namespace: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": plan.spec.name, "namespace": namespace, "labels": _labels(plan)},
+        "spec": {
+            "selector": {NAME_LABEL: plan.spec.name},
+            "ports": [{"name": "http", "port": 80, "targetPort": SERVING_PORT, "protocol": "TCP"}],
+        },
+    }
+
+
+def endpoint_disruption_budget(plan: ServingPlan, namespace: str) -> Manifest:
+    """Voluntary disruptions (node consolidation, upgrades) take one replica at a time."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": plan.spec.name, "namespace": namespace, "labels": _labels(plan)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {NAME_LABEL: plan.spec.name}}},
+    }
+
+
+def endpoint_ingress(plan: ServingPlan, namespace: str) -> Manifest:
+    """An ALB (AWS Load Balancer Controller): internal unless the spec says public; HTTPS with a certificate."""
+    spec = plan.spec
+    annotations = {
+        "alb.ingress.kubernetes.io/scheme": "internet-facing" if spec.exposure == "public" else "internal",
+        "alb.ingress.kubernetes.io/target-type": "ip",
+        "alb.ingress.kubernetes.io/healthcheck-path": "/health",
+        # Long generations: keep connections open beyond the 60 s default.
+        "alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=600",
+    }
+    if spec.certificate_arn:
+        annotations |= {
+            "alb.ingress.kubernetes.io/certificate-arn": spec.certificate_arn,
+            "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+            "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        }
+    else:
+        annotations["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP": 80}]'
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": spec.name, "namespace": namespace, "labels": _labels(plan), "annotations": annotations},
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": spec.name, "port": {"number": 80}}},
+                            }
+                        ]
+                    }
+                }
+            ],
+        },
+    }
+
+
+def endpoint_autoscaler(plan: ServingPlan, namespace: str) -> Manifest:
+    """Scale on in-flight requests per replica (vLLM's own gauge), slowly down, quickly up."""
+    spec = plan.spec
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": spec.name, "namespace": namespace, "labels": _labels(plan)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
+            "minReplicas": spec.replicas.min,
+            "maxReplicas": spec.replicas.max,
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": IN_FLIGHT_METRIC},
+                        "target": {"type": "AverageValue", "averageValue": str(spec.target_in_flight)},
+                    },
+                }
+            ],
+            "behavior": {
+                # A new replica may need a new Neuron node: decide on a stable signal, keep it 10 minutes.
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 60,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+                },
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 600,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+                },
+            },
+        },
+    }

@@ -1,0 +1,77 @@
+"""A serving endpoint on the EKS cluster: vLLM on Neuron devices, behind an ALB."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+from constructs import Construct, IDependable
+from neuron_platform.cluster.pod_identity import PodIdentityRole
+from neuron_platform.k8s.serving import (
+    endpoint_autoscaler,
+    endpoint_deployment,
+    endpoint_disruption_budget,
+    endpoint_ingress,
+    endpoint_service,
+    endpoint_service_account,
+)
+from neuron_platform.serving.artifact_access import artifacts_prefix, grant_artifact_read
+from neuron_platform.serving.planner import ServingPlan
+
+
+class EksEndpoint(Construct):
+    """One EKS endpoint from its plan: a Pod Identity role that can only read this endpoint's
+    artifacts, and the ServiceAccount, Deployment (init container fetches the artifacts;
+    vLLM serves them on the planned devices with the Neuron scheduler), Service,
+    PodDisruptionBudget, ALB Ingress and HorizontalPodAutoscaler.
+
+    Example::
+
+        plan_ = plan(spec, pool_types=pool.instance_types, project="neuron")
+        EksEndpoint(self, "Llama", cluster=cluster, plan=plan_, namespace="serving",
+                    bucket=store.bucket, key=store.key, depends_on=[lbc.chart])
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        plan: ServingPlan,
+        namespace: str,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        depends_on: Sequence[IDependable] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.plan = plan
+        self.cache_key = plan.cache_key()
+        self.artifacts_url = f"s3://{bucket.bucket_name}/{artifacts_prefix(self.cache_key)}"
+        name = plan.spec.name
+        self.identity = PodIdentityRole(self, "Identity", description=f"Serving endpoint {name}: reads its artifacts")
+        self.artifact_policy = grant_artifact_read(
+            self, self.identity.role, bucket=bucket, key=key, cache_key=self.cache_key
+        )
+        self.association = self.identity.associate(
+            cluster_name=cluster.cluster_name, namespace=namespace, service_account=name
+        )
+        self.manifest = eks.KubernetesManifest(
+            self,
+            "Objects",
+            cluster=cluster,
+            manifest=[
+                endpoint_service_account(plan, namespace),
+                endpoint_deployment(plan, namespace=namespace, artifacts_url=self.artifacts_url),
+                endpoint_service(plan, namespace),
+                endpoint_disruption_budget(plan, namespace),
+                endpoint_ingress(plan, namespace),
+                endpoint_autoscaler(plan, namespace),
+            ],
+        )
+        self.manifest.node.add_dependency(self.association, self.artifact_policy)
+        for dependency in depends_on:
+            self.manifest.node.add_dependency(dependency)
