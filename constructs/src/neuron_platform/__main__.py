@@ -179,6 +179,74 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+# The smoke client lives with the runtime code (runtime_assets/serve), beside this package's
+# source in the repository (like the Karpenter teardown handler).
+SMOKE_CLIENT = Path(__file__).resolve().parents[3] / "runtime_assets" / "serve" / "smoke_client.py"
+
+
+def _load_smoke_client() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("neuron_smoke_client", SMOKE_CLIENT)
+    if spec is None or spec.loader is None or not SMOKE_CLIENT.is_file():
+        raise CompileCliError(f"{SMOKE_CLIENT} not found; run from a checkout of the repository")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ingress_url(name: str, namespace: str, https: bool) -> str:
+    import shutil
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    hint = (
+        f"pass --url, e.g. after 'kubectl port-forward -n {namespace} svc/{name} 8000:80': --url http://localhost:8000"
+    )
+    if kubectl is None:
+        raise CompileCliError(f"kubectl not found to look up the load balancer; {hint}")
+    jsonpath = "{.status.loadBalancer.ingress[0].hostname}"
+    result = subprocess.run(
+        [kubectl, "get", "ingress", name, "-n", namespace, "-o", f"jsonpath={jsonpath}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    host = result.stdout.strip()
+    if result.returncode != 0 or not host:
+        raise CompileCliError(f"no load balancer address for ingress {namespace}/{name} yet; {hint}")
+    return f"{'https' if https else 'http'}://{host}"
+
+
+def _endpoint(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    found = [e for e in config.serving.endpoints if e.name == args.name]
+    if not found:
+        names = ", ".join(e.name for e in config.serving.endpoints) or "none"
+        print(f"endpoint: {args.config}: no endpoint {args.name!r}; configured: {names}", file=sys.stderr)
+        return 2
+    spec = found[0]
+    try:
+        client = _load_smoke_client()
+        if spec.backend == "sagemaker":
+            runtime = _aws_clients(args, config.project.region).client("sagemaker-runtime")
+            endpoint_name = f"{config.project.name}-{spec.name}"
+            answer = client.chat_sagemaker(runtime, endpoint_name, spec.name, args.prompt, max_tokens=args.max_tokens)
+        else:
+            url = args.url or _ingress_url(spec.name, config.serving.namespace, bool(spec.certificate_arn))
+            answer = client.chat_http(url, spec.name, args.prompt, max_tokens=args.max_tokens)
+    except CompileCliError as err:
+        print(f"endpoint: {err}", file=sys.stderr)
+        return 2
+    except client.EndpointError as err:
+        print(f"endpoint: {err}", file=sys.stderr)
+        return int(err.code)
+    print(answer.text)
+    print(answer.summary())
+    return 0
+
+
 def _first_run(args: argparse.Namespace) -> int:
     objects = [inf2_smoke_pod(args.pool)] if args.check == "inf2" else efa_pair_pods(args.pool, args.instance_type)
     print(yaml.safe_dump_all(objects, sort_keys=False), end="")
@@ -253,6 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--endpoint", default=None, help="plan this endpoint of --config")
     planner.add_argument("--project", default="neuron", help="project name for image names without --config")
     planner.set_defaults(func=_plan)
+
+    endpoint = groups.add_parser("endpoint", help="talk to a serving endpoint")
+    endpoint_actions = endpoint.add_subparsers(dest="action", required=True)
+    invoke = endpoint_actions.add_parser("invoke", help="send one chat completion (OpenAI API) and print the answer")
+    invoke.add_argument("name", help="endpoint name from the config")
+    invoke.add_argument("prompt")
+    invoke.add_argument("--config", default="config/default.yaml")
+    invoke.add_argument("--url", default=None, help="EKS: base URL (default: the Ingress's load balancer)")
+    invoke.add_argument("--profile", default=None)
+    invoke.add_argument("--max-tokens", type=int, default=128)
+    invoke.set_defaults(func=_endpoint)
 
     job = groups.add_parser("train-job", help="print a TrainJob for an EFA pool's Neuron runtime")
     job.add_argument("--name", required=True)

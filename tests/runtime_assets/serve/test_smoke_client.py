@@ -1,0 +1,211 @@
+"""The OpenAI-compatible smoke client against a local HTTP server and a stubbed SageMaker runtime."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from neuron_platform.__main__ import main
+from tests.conftest import REPO
+
+PATH = REPO / "runtime_assets" / "serve" / "smoke_client.py"
+spec = importlib.util.spec_from_file_location("smoke_client_under_test", PATH)
+assert spec is not None
+assert spec.loader is not None
+client = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = client
+spec.loader.exec_module(client)
+
+COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Hello from Neuron."}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+}
+
+
+class FakeServer:
+    """An OpenAI-compatible server that records requests and answers as told."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.status = 200
+        self.body: bytes = json.dumps(COMPLETION).encode()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                outer.requests.append((self.path, json.loads(self.rfile.read(length))))
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    fake = FakeServer()
+    yield fake
+    fake.close()
+
+
+def test_chat_sends_an_openai_request_and_reads_the_answer(server: FakeServer) -> None:
+    answer = client.chat_http(server.url + "/", "llama3-8b", "Say hello", max_tokens=32)
+    ((path, body),) = server.requests
+    assert path == "/v1/chat/completions"
+    assert body == {"model": "llama3-8b", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 32}
+    assert answer.text == "Hello from Neuron."
+    assert (answer.prompt_tokens, answer.completion_tokens) == (12, 5)
+    assert answer.summary().startswith("-- 12 prompt + 5 completion tokens in ")
+
+
+def test_server_error_is_exit_1_with_the_body(server: FakeServer) -> None:
+    server.status = 503
+    server.body = b'{"error": "model is loading"}'
+    with pytest.raises(client.EndpointError) as err:
+        client.chat_http(server.url, "m", "hi")
+    assert err.value.code == 1
+    assert str(err.value) == f'{server.url} answered HTTP 503: {{"error": "model is loading"}}'
+
+
+def test_malformed_answer_is_exit_2(server: FakeServer) -> None:
+    server.body = b'{"choices": []}'
+    with pytest.raises(client.EndpointError) as err:
+        client.chat_http(server.url, "m", "hi")
+    assert err.value.code == 2
+    assert "not an OpenAI chat completion" in str(err.value)
+
+
+def test_unreachable_is_exit_2() -> None:
+    probe = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    port = probe.server_port
+    probe.server_close()  # nothing listens there now
+    with pytest.raises(client.EndpointError) as err:
+        client.chat_http(f"http://127.0.0.1:{port}", "m", "hi", timeout=5)
+    assert err.value.code == 2
+    assert str(err.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
+
+
+def test_only_http_urls() -> None:
+    with pytest.raises(client.EndpointError, match="allowed: an http:// or https:// URL"):
+        client.chat_http("file:///etc/passwd", "m", "hi")
+
+
+def test_sagemaker_runtime_gets_the_same_request() -> None:
+    runtime = boto3.client(
+        "sagemaker-runtime", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(runtime) as stub:
+        stub.add_response(
+            "invoke_endpoint",
+            {"Body": io.BytesIO(json.dumps(COMPLETION).encode()), "ContentType": "application/json"},
+            {
+                "EndpointName": "inf-small-llama3-8b-sm",
+                "ContentType": "application/json",
+                "Accept": "application/json",
+                "Body": json.dumps(client.request_body("llama3-8b-sm", "hi", 128)).encode(),
+            },
+        )
+        answer = client.chat_sagemaker(runtime, "inf-small-llama3-8b-sm", "llama3-8b-sm", "hi")
+    assert answer.text == "Hello from Neuron."
+
+
+def test_sagemaker_model_error_is_exit_1() -> None:
+    runtime = boto3.client(
+        "sagemaker-runtime", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(runtime) as stub:
+        stub.add_client_error(
+            "invoke_endpoint", service_error_code="ModelError", service_message="boom", http_status_code=424
+        )
+        with pytest.raises(client.EndpointError) as err:
+            client.chat_sagemaker(runtime, "e", "m", "hi")
+    assert err.value.code == 1
+    assert "ModelError" in str(err.value)
+
+
+# --- python -m neuron_platform endpoint invoke ---------------------------------------------------
+
+
+CONFIG = str(REPO / "config" / "examples" / "inference-small.yaml")
+
+
+def test_invoke_an_eks_endpoint(server: FakeServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["endpoint", "invoke", "llama3-8b", "Say hello", "--config", CONFIG, "--url", server.url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Hello from Neuron."
+    assert out[1].startswith("-- 12 prompt + 5 completion tokens")
+    assert server.requests[0][1]["model"] == "llama3-8b"  # vLLM serves it under the endpoint name
+
+
+def test_invoke_a_sagemaker_endpoint(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    real = boto3.session.Session.client
+    stubs: list[Stubber] = []
+
+    def stubbed(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        made = real(self, name, *args, **kwargs)
+        stub = Stubber(made)
+        stub.add_response(
+            "invoke_endpoint",
+            {"Body": io.BytesIO(json.dumps(COMPLETION).encode()), "ContentType": "application/json"},
+            {
+                "EndpointName": "inf-small-llama3-8b-sm",
+                "ContentType": "application/json",
+                "Accept": "application/json",
+                "Body": ANY,
+            },
+        )
+        stub.activate()
+        stubs.append(stub)
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", stubbed)
+    assert main(["endpoint", "invoke", "llama3-8b-sm", "hi", "--config", CONFIG]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Hello from Neuron."
+    stubs[0].assert_no_pending_responses()
+
+
+def test_invoke_unknown_endpoint_names_the_configured_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["endpoint", "invoke", "nope", "hi", "--config", CONFIG]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"endpoint: {CONFIG}: no endpoint 'nope'; configured: llama3-8b, llama3-8b-sm"
+    )
+
+
+def test_invoke_without_a_load_balancer_suggests_port_forward(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no kubectl
+    assert main(["endpoint", "invoke", "llama3-8b", "hi", "--config", CONFIG]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("endpoint: kubectl not found to look up the load balancer; pass --url")
+    assert "kubectl port-forward -n serving svc/llama3-8b 8000:80" in err
