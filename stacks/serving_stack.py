@@ -13,7 +13,6 @@ from constructs import Construct
 from neuron_platform.config import PlatformConfig
 from neuron_platform.k8s.serving import serving_namespace
 from neuron_platform.serving.eks_endpoint import EksEndpoint
-from neuron_platform.serving.planner import plan
 from neuron_platform.serving.sagemaker_endpoint import SageMakerEndpoint
 from stacks.cluster_stack import ClusterStack
 from stacks.compile_stack import CompileStack, artifacts_bucket_export, artifacts_key_export
@@ -46,7 +45,6 @@ class ServingStack(Stack):
         self.add_dependency(compile_stack)
         # eks.Cluster implements ICluster at run time; jsii's Python typing does not say so.
         cluster_ref = cast(eks.ICluster, cluster.cluster.cluster)
-        pools = {p.name: p.instance_types for p in config.pools}
         namespace = config.serving.namespace
         self.eks_endpoints: dict[str, EksEndpoint] = {}
         self.sagemaker_endpoints: dict[str, SageMakerEndpoint] = {}
@@ -57,7 +55,7 @@ class ServingStack(Stack):
                 self, "Namespace", cluster=cluster_ref, manifest=[serving_namespace(namespace)]
             )
         for spec in config.serving.endpoints:
-            endpoint_plan = plan(spec, pool_types=pools.get(str(spec.pool)), project=config.project.name)
+            endpoint_plan = config.plan_endpoint(spec)
             if spec.backend == "eks":
                 assert namespace_manifest is not None
                 endpoint = EksEndpoint(

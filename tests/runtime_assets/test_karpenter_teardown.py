@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import REPO
+from tests.local_http import RecordingServer
 
 
 def _load() -> ModuleType:
@@ -55,36 +53,10 @@ def launch(ec2: Any, count: int, tags: dict[str, str]) -> list[str]:
 KARPENTER_TAGS = {f"kubernetes.io/cluster/{CLUSTER}": "owned", "karpenter.sh/nodepool": "trn1-efa"}
 
 
-class Responses:
-    """A local stand-in for CloudFormation's pre-signed response URL."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                length = int(self.headers["Content-Length"])
-                outer.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/response"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def responses() -> Iterator[Responses]:
-    server = Responses()
+def responses() -> Iterator[RecordingServer]:
+    """A local stand-in for CloudFormation's pre-signed response URL."""
+    server = RecordingServer()
     yield server
     server.close()
 
@@ -115,7 +87,9 @@ def test_finds_only_this_clusters_karpenter_instances(ec2: Any) -> None:
     assert sorted(teardown.karpenter_instances(ec2, CLUSTER)) == sorted(ours)
 
 
-def test_delete_terminates_and_reports_success(ec2: Any, responses: Responses, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_delete_terminates_and_reports_success(
+    ec2: Any, responses: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(teardown, "POLL_S", 0)  # moto terminates at once; do not wait 15 s between polls
     ids = launch(ec2, 3, KARPENTER_TAGS)
     teardown.handler(event("Delete", responses.url), Context(600_000), ec2=ec2)
@@ -136,7 +110,7 @@ def test_delete_terminates_and_reports_success(ec2: Any, responses: Responses, m
     )
 
 
-def test_create_and_update_touch_nothing(ec2: Any, responses: Responses) -> None:
+def test_create_and_update_touch_nothing(ec2: Any, responses: RecordingServer) -> None:
     ids = launch(ec2, 1, KARPENTER_TAGS)
     for kind in ("Create", "Update"):
         teardown.handler(event(kind, responses.url), Context(600_000), ec2=ec2)
@@ -164,7 +138,7 @@ class StuckEc2:
         self.terminated.append(InstanceIds)
 
 
-def test_reports_failure_with_ids_when_time_runs_out(responses: Responses) -> None:
+def test_reports_failure_with_ids_when_time_runs_out(responses: RecordingServer) -> None:
     stuck = StuckEc2()
     teardown.handler(event("Delete", responses.url), Context(70_000), ec2=stuck)
     assert stuck.terminated == [["i-0abc"]]
@@ -183,7 +157,7 @@ def test_drain_waits_for_shutting_down_instances_without_terminating_twice() -> 
     assert naps == [teardown.POLL_S, teardown.POLL_S]
 
 
-def test_api_errors_are_reported_not_raised(responses: Responses) -> None:
+def test_api_errors_are_reported_not_raised(responses: RecordingServer) -> None:
     class Broken:
         def get_paginator(self, _name: str) -> Any:
             raise RuntimeError("AccessDenied")

@@ -31,7 +31,7 @@ from neuron_platform.compile.client import (
     table_lines,
 )
 from neuron_platform.compile.spec import load_spec
-from neuron_platform.config import ConfigError, load_config
+from neuron_platform.config import ConfigError, PlatformConfig, load_config
 from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 from neuron_platform.offerings import check_offerings, summarize
@@ -83,6 +83,15 @@ def _aws_clients(args: argparse.Namespace, region: str) -> Any:
     return boto3.Session(profile_name=args.profile, region_name=region)
 
 
+def _configured_endpoint(config: PlatformConfig, name: str, *, command: str, source: str) -> ServingSpec | None:
+    """The endpoint ``name`` of ``config``; prints the configured names when there is none."""
+    spec = config.endpoint(name)
+    if spec is None:
+        names = ", ".join(e.name for e in config.serving.endpoints) or "none"
+        print(f"{command}: {source}: no endpoint {name!r}; configured: {names}", file=sys.stderr)
+    return spec
+
+
 def _compile(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not config.compile.enabled:
@@ -97,15 +106,9 @@ def _compile(args: argparse.Namespace) -> int:
             print("compile submit: give a spec file or --endpoint NAME (one of them)", file=sys.stderr)
             return 2
         if args.endpoint:
-            found = [e for e in config.serving.endpoints if e.name == args.endpoint]
-            if not found:
-                names = ", ".join(e.name for e in config.serving.endpoints) or "none"
-                print(
-                    f"compile submit: {args.config}: no endpoint {args.endpoint!r}; configured: {names}",
-                    file=sys.stderr,
-                )
+            endpoint = _configured_endpoint(config, args.endpoint, command="compile submit", source=args.config)
+            if endpoint is None:
                 return 2
-            endpoint = found[0]
         else:
             spec = load_spec(args.spec, compile_machines=config.compile.instance_types)
     try:
@@ -114,8 +117,7 @@ def _compile(args: argparse.Namespace) -> int:
         if args.action == "submit":
             if endpoint is not None:
                 # The endpoint's own compile spec: the artifacts its deployment points at.
-                pools = {p.name: p.instance_types for p in config.pools}
-                served = plan(endpoint, pool_types=pools.get(str(endpoint.pool)), project=config.project.name)
+                served = config.plan_endpoint(endpoint)
                 account = session.client("sts").get_caller_identity()["Account"]
                 spec = served.compile_spec(f"{account}.dkr.ecr.{config.project.region}.amazonaws.com")
                 print(f"endpoint {endpoint.name}: compiling for cache key {spec.cache_key()}")
@@ -162,16 +164,12 @@ def _plan(args: argparse.Namespace) -> int:
         if config is None or not args.endpoint:
             print("plan: give a spec file, or --config with --endpoint NAME", file=sys.stderr)
             return 2
-        found = [e for e in config.serving.endpoints if e.name == args.endpoint]
-        if not found:
-            names = ", ".join(e.name for e in config.serving.endpoints) or "none"
-            print(f"plan: {args.config}: no endpoint {args.endpoint!r}; configured: {names}", file=sys.stderr)
+        found = _configured_endpoint(config, args.endpoint, command="plan", source=args.config)
+        if found is None:
             return 2
-        spec = found[0]
-    pools = {p.name: p for p in config.pools} if config else {}
-    pool_types = pools[spec.pool].instance_types if spec.pool in pools else None
+        spec = found
     try:
-        result = plan(spec, pool_types=pool_types, project=config.project.name if config else args.project)
+        result = config.plan_endpoint(spec) if config else plan(spec, project=args.project)
     except PlanError as err:
         print(f"plan: {args.spec or args.endpoint}: {err}", file=sys.stderr)
         return 2
@@ -221,12 +219,9 @@ def _ingress_url(name: str, namespace: str, https: bool) -> str:
 
 def _endpoint(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    found = [e for e in config.serving.endpoints if e.name == args.name]
-    if not found:
-        names = ", ".join(e.name for e in config.serving.endpoints) or "none"
-        print(f"endpoint: {args.config}: no endpoint {args.name!r}; configured: {names}", file=sys.stderr)
+    spec = _configured_endpoint(config, args.name, command="endpoint", source=args.config)
+    if spec is None:
         return 2
-    spec = found[0]
     try:
         client = _load_smoke_client()
         if spec.backend == "sagemaker":

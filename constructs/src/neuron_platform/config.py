@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from neuron_platform import facts
-from neuron_platform.serving.planner import PlanError, plan
+from neuron_platform.serving.planner import PlanError, ServingPlan, plan
 from neuron_platform.serving.spec import ServingSpec
 from neuron_platform.sizing import SubnetLayoutError, plan_subnets
 from neuron_platform.validation import ConfigError, Issue, StrictModel, format_error, read_yaml
@@ -456,6 +456,14 @@ class PlatformConfig(StrictModel):
     @property
     def efa_training_pools(self) -> list[PoolConfig]:
         return [p for p in self.pools if p.efa and p.purpose == "training"]
+
+    def endpoint(self, name: str) -> ServingSpec | None:
+        return next((e for e in self.serving.endpoints if e.name == name), None)
+
+    def plan_endpoint(self, spec: ServingSpec) -> ServingPlan:
+        """The planner over the endpoint's pool (EKS) under this project's image names."""
+        pools = {p.name: p.instance_types for p in self.pools}
+        return plan(spec, pool_types=pools.get(str(spec.pool)), project=self.project.name)
 
     @property
     def training_zone(self) -> str | None:

@@ -386,3 +386,42 @@ def test_the_submitted_spec_gets_the_key_the_library_computes() -> None:
     recorder = Recorder()
     client.start(recorder, client.Pipeline(MACHINE_ARN, "registry", 460), spec, {"memory_gib": 61, "vcpus": 16}, now=0)
     assert cache_key(json.loads(recorder.sent["input"])["spec"]) == spec.cache_key()
+
+
+def test_submit_an_endpoints_compile_spec(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """compile submit --endpoint compiles exactly what the endpoint's deployment will load."""
+    from neuron_platform.config import load_config
+    from tests.conftest import REPO
+
+    example = str(REPO / "config" / "examples" / "inference-small.yaml")
+    config = load_config(example)
+    spec = config.endpoint("llama3-8b")
+    assert spec is not None
+    expected_key = config.plan_endpoint(spec).cache_key()
+    sent: dict[str, Any] = {}
+
+    def setup(stub: Stubber) -> None:
+        stub.add_response(
+            "start_execution",
+            {"executionArn": EXECUTION_ARN, "startDate": datetime.datetime(2026, 11, 28, tzinfo=datetime.UTC)},
+            {"stateMachineArn": MACHINE_ARN, "name": ANY, "input": ANY},
+        )
+        stub.client.meta.events.register(
+            "provide-client-params.stepfunctions.StartExecution", lambda params, **_: sent.update(params)
+        )
+
+    aws["sfn_setup"].append(setup)
+    assert main(["compile", "submit", "--endpoint", "llama3-8b", "--config", example, "--no-wait"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"endpoint llama3-8b: compiling for cache key {expected_key}"
+    submitted = json.loads(sent["input"])["spec"]
+    # moto's STS account; the key ignores the registry host, so the pipeline files it under the same key.
+    assert submitted["image"] == "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:inf2-sdk2.31.1"
+    from neuron_platform.compile.cache_key import cache_key
+
+    assert cache_key(submitted) == expected_key
+
+
+def test_submit_needs_a_spec_or_an_endpoint(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", "submit", "--config", aws["config"]]) == 2
+    assert "give a spec file or --endpoint NAME" in capsys.readouterr().err

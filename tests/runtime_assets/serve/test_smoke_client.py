@@ -6,7 +6,6 @@ import importlib.util
 import io
 import json
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -17,6 +16,7 @@ from botocore.stub import ANY, Stubber
 
 from neuron_platform.__main__ import main
 from tests.conftest import REPO
+from tests.local_http import RecordingServer
 
 PATH = REPO / "runtime_assets" / "serve" / "smoke_client.py"
 spec = importlib.util.spec_from_file_location("smoke_client_under_test", PATH)
@@ -36,47 +36,18 @@ COMPLETION = {
 }
 
 
-class FakeServer:
-    """An OpenAI-compatible server that records requests and answers as told."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.status = 200
-        self.body: bytes = json.dumps(COMPLETION).encode()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                outer.requests.append((self.path, json.loads(self.rfile.read(length))))
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(outer.body)
-
-            def log_message(self, *_args: Any) -> None:
-                return
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def server() -> Iterator[FakeServer]:
-    fake = FakeServer()
+def server() -> Iterator[RecordingServer]:
+    """An OpenAI-compatible server that records requests and answers as told."""
+    fake = RecordingServer(body=json.dumps(COMPLETION).encode())
     yield fake
     fake.close()
 
 
-def test_chat_sends_an_openai_request_and_reads_the_answer(server: FakeServer) -> None:
+def test_chat_sends_an_openai_request_and_reads_the_answer(server: RecordingServer) -> None:
     answer = client.chat_http(server.url + "/", "llama3-8b", "Say hello", max_tokens=32)
-    ((path, body),) = server.requests
+    ((method, path, body),) = server.requests
+    assert method == "POST"
     assert path == "/v1/chat/completions"
     assert body == {"model": "llama3-8b", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 32}
     assert answer.text == "Hello from Neuron."
@@ -84,7 +55,7 @@ def test_chat_sends_an_openai_request_and_reads_the_answer(server: FakeServer) -
     assert answer.summary().startswith("-- 12 prompt + 5 completion tokens in ")
 
 
-def test_server_error_is_exit_1_with_the_body(server: FakeServer) -> None:
+def test_server_error_is_exit_1_with_the_body(server: RecordingServer) -> None:
     server.status = 503
     server.body = b'{"error": "model is loading"}'
     with pytest.raises(client.EndpointError) as err:
@@ -93,7 +64,7 @@ def test_server_error_is_exit_1_with_the_body(server: FakeServer) -> None:
     assert str(err.value) == f'{server.url} answered HTTP 503: {{"error": "model is loading"}}'
 
 
-def test_malformed_answer_is_exit_2(server: FakeServer) -> None:
+def test_malformed_answer_is_exit_2(server: RecordingServer) -> None:
     server.body = b'{"choices": []}'
     with pytest.raises(client.EndpointError) as err:
         client.chat_http(server.url, "m", "hi")
@@ -155,12 +126,12 @@ def test_sagemaker_model_error_is_exit_1() -> None:
 CONFIG = str(REPO / "config" / "examples" / "inference-small.yaml")
 
 
-def test_invoke_an_eks_endpoint(server: FakeServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invoke_an_eks_endpoint(server: RecordingServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["endpoint", "invoke", "llama3-8b", "Say hello", "--config", CONFIG, "--url", server.url]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Hello from Neuron."
     assert out[1].startswith("-- 12 prompt + 5 completion tokens")
-    assert server.requests[0][1]["model"] == "llama3-8b"  # vLLM serves it under the endpoint name
+    assert server.bodies[0]["model"] == "llama3-8b"  # vLLM serves it under the endpoint name
 
 
 def test_invoke_a_sagemaker_endpoint(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
