@@ -12,6 +12,7 @@ from neuron_platform.config import PlatformConfig
 from stacks.cluster_stack import ClusterStack
 from stacks.compile_stack import CompileStack
 from stacks.network_stack import NetworkStack
+from stacks.operations_stack import OperationsStack
 from stacks.serving_stack import ServingStack, serving_stack_name
 from stacks.tags import PROJECT_TAG
 
@@ -24,10 +25,11 @@ class Platform:
     cluster: ClusterStack
     compile: CompileStack | None = None
     serving: ServingStack | None = None
+    operations: OperationsStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        optional = [s for s in (self.compile, self.serving) if s is not None]
+        optional = [s for s in (self.compile, self.serving, self.operations) if s is not None]
         return [self.network, self.cluster, *optional]
 
 
@@ -77,9 +79,23 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             env=env,
             description=f"Neuron platform '{name}': serving endpoints on EKS and SageMaker",
         )
+    operations = None
+    if config.operations.enabled:
+        operations = OperationsStack(
+            app,
+            f"{name}-operations",
+            config=config,
+            cluster=cluster,
+            compile_stack=compile_stack,
+            serving=serving_stack,
+            env=env,
+            description=f"Neuron platform '{name}': alarms, budget and the operations dashboard",
+        )
     cdk.Tags.of(app).add(PROJECT_TAG, name)
     for key, value in config.project.tags.items():
         cdk.Tags.of(app).add(key, value)
     # Every unacknowledged AwsSolutions finding fails synthesis.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Platform(network=network, cluster=cluster, compile=compile_stack, serving=serving_stack)
+    return Platform(
+        network=network, cluster=cluster, compile=compile_stack, serving=serving_stack, operations=operations
+    )

@@ -68,7 +68,7 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
     (
         "unknown-top-level-key",
         with_changes(("clusters", {})),
-        "clusters: unknown key; allowed keys here: project, network, cluster, pools, training, compile, serving",
+        "clusters: unknown key; allowed keys here: project, network, cluster, pools, training, compile, serving, operations",
     ),
     (
         "wrong-type",
@@ -310,12 +310,12 @@ BAD_FILES: list[tuple[str, str | None, str]] = [
     (
         "empty-file",
         "",
-        "file is empty; expected a mapping with keys: project, network, cluster, pools, training, compile, serving",
+        "file is empty; expected a mapping with keys: project, network, cluster, pools, training, compile, serving, operations",
     ),
     (
         "comments-only",
         "# nothing here\n",
-        "file is empty; expected a mapping with keys: project, network, cluster, pools, training, compile, serving",
+        "file is empty; expected a mapping with keys: project, network, cluster, pools, training, compile, serving, operations",
     ),
     (
         "invalid-yaml",
@@ -325,7 +325,7 @@ BAD_FILES: list[tuple[str, str | None, str]] = [
     (
         "top-level-list",
         "- project\n",
-        "top level is a list; expected a mapping with keys: project, network, cluster, pools, training, compile, serving",
+        "top level is a list; expected a mapping with keys: project, network, cluster, pools, training, compile, serving, operations",
     ),
     (
         "duplicate-key",

@@ -438,6 +438,29 @@ class ServingConfig(StrictModel):
     endpoints: list[ServingSpec] = Field(default_factory=list)
 
 
+class OperationsConfig(StrictModel):
+    """Alarms, the cost guard and the operations dashboard."""
+
+    enabled: bool = Field(default=False, description="Create the operations stack: alarms, budget, dashboard.")
+    alarm_emails: list[str] = Field(default_factory=list, description="Email subscriptions of the alarm topic.")
+    monthly_budget_usd: int | None = Field(
+        default=None, ge=1, description="AWS Budget on the project's cost-allocation tag; unset: no budget."
+    )
+    budget_alert_percent: int = Field(default=80, ge=1, le=1000, description="Actual spend that alerts, % of budget.")
+    interruption_backlog: int = Field(
+        default=10, ge=1, description="Interruption messages waiting 15 minutes that mean Karpenter is not draining."
+    )
+    endpoint_5xx_per_5_minutes: int = Field(default=5, ge=1, description="Server errors per SageMaker endpoint.")
+
+    @field_validator("alarm_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+                raise ValueError(f"got {email!r}; allowed: email addresses")
+        return value
+
+
 class PlatformConfig(StrictModel):
     """The whole configuration file."""
 
@@ -448,6 +471,7 @@ class PlatformConfig(StrictModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     compile: CompileConfig = Field(default_factory=CompileConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    operations: OperationsConfig = Field(default_factory=OperationsConfig)
 
     @property
     def uses_efa(self) -> bool:

@@ -1,0 +1,1 @@
+"""Operations: alarms to SNS, the cost guard and the dashboard."""
