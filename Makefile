@@ -22,12 +22,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update llama-sft-image compile-image clean
+.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update diagram llama-sft-image compile-image clean
 
 help:
 	@echo "make synth   - bootstrap and synthesize CONFIG (default $(CONFIG)) into cdk.out/"
 	@echo "make test    - bootstrap, then ruff, mypy and pytest (unit tests, snapshots, cdk-nag, cfn-lint, checkov, CLI synth)"
 	@echo "make bench   - time a cold synth of the default config and a full make test"
+	@echo "make diagram - regenerate docs/architecture.dot (and .svg with Graphviz) from DIAGRAM_CONFIG"
 	@echo "make llama-sft-image REGISTRY=<ecr registry> - build and push the Llama SFT example image"
 	@echo "make compile-image REPOSITORY=<ecr repository uri> TARGET=inf2 - build and push the compile image"
 	@echo "make snapshot-update - rewrite template snapshots after an intended change"
@@ -82,6 +83,16 @@ bench: bootstrap
 	@rm -rf cdk.out
 	@TIMEFORMAT="cold cdk synth (default config): %R s (target < 25 s)"; time $(MAKE) --no-print-directory synth >/dev/null
 	@TIMEFORMAT="make test:                       %R s (target < 300 s)"; time $(MAKE) --no-print-directory test >/dev/null
+
+# The architecture diagram, generated from the synthesized app (the example that enables
+# every stack); the tests fail when docs/architecture.dot is out of date.
+DIAGRAM_CONFIG ?= config/examples/inference-small.yaml
+diagram: bootstrap
+	@out=$$(mktemp -d); \
+	$(NO_AWS) $(CDK) synth -q -c config=$(DIAGRAM_CONFIG) -o $$out >/dev/null 2>&1 || { echo "synth of $(DIAGRAM_CONFIG) failed: run make synth CONFIG=$(DIAGRAM_CONFIG)"; exit 1; }; \
+	$(PY) -m neuron_platform diagram $$out > docs/architecture.dot; rm -rf $$out; \
+	if command -v dot >/dev/null; then dot -Tsvg docs/architecture.dot -o docs/architecture.svg; \
+	else echo "Graphviz 'dot' not found: wrote docs/architecture.dot only (apt-get install graphviz)"; fi
 
 # The worked training example's image, built FROM the pinned training image (versions.py).
 LLAMA_SFT_TAG ?= 1

@@ -32,6 +32,7 @@ from neuron_platform.compile.client import (
 )
 from neuron_platform.compile.spec import load_spec
 from neuron_platform.config import ConfigError, PlatformConfig, load_config
+from neuron_platform.diagram import diagram
 from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 from neuron_platform.offerings import check_offerings, summarize
@@ -242,6 +243,15 @@ def _endpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagram(args: argparse.Namespace) -> int:
+    assembly = Path(args.assembly)
+    if not (assembly / "manifest.json").is_file():
+        print(f"diagram: {assembly} is not a synthesized cloud assembly (run cdk synth first)", file=sys.stderr)
+        return 2
+    print(diagram(assembly), end="")
+    return 0
+
+
 def _first_run(args: argparse.Namespace) -> int:
     objects = [inf2_smoke_pod(args.pool)] if args.check == "inf2" else efa_pair_pods(args.pool, args.instance_type)
     print(yaml.safe_dump_all(objects, sort_keys=False), end="")
@@ -327,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--profile", default=None)
     invoke.add_argument("--max-tokens", type=int, default=128)
     invoke.set_defaults(func=_endpoint)
+
+    drawing = groups.add_parser("diagram", help="print the architecture of a synthesized app as Graphviz DOT")
+    drawing.add_argument("assembly", nargs="?", default="cdk.out", help="cdk synth output directory")
+    drawing.set_defaults(func=_diagram)
 
     job = groups.add_parser("train-job", help="print a TrainJob for an EFA pool's Neuron runtime")
     job.add_argument("--name", required=True)
