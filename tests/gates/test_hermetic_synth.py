@@ -27,12 +27,31 @@ def _cdk_synth(config: str, outdir: Path, env: dict[str, str]) -> subprocess.Com
     )
 
 
-def test_cli_synth_without_credentials_has_no_missing_lookups(tmp_path: Path, clean_aws_env: dict[str, str]) -> None:
-    result = _cdk_synth("config/examples/training-multinode.yaml", tmp_path, clean_aws_env)
+@pytest.mark.parametrize(
+    ("config", "stacks"),
+    [
+        ("config/examples/training-multinode.yaml", ["trn-train-network", "trn-train-cluster"]),
+        # Every optional stack, and the compile Lambda asset bundled in-process.
+        (
+            "config/examples/inference-small.yaml",
+            [
+                "inf-small-network",
+                "inf-small-cluster",
+                "inf-small-compile",
+                "inf-small-serving",
+                "inf-small-operations",
+            ],
+        ),
+    ],
+)
+def test_cli_synth_without_credentials_has_no_missing_lookups(
+    tmp_path: Path, clean_aws_env: dict[str, str], config: str, stacks: list[str]
+) -> None:
+    result = _cdk_synth(config, tmp_path, clean_aws_env)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest.get("missing", []) == []
-    assert (tmp_path / "trn-train-network.template.json").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.template.json")) == sorted(f"{s}.template.json" for s in stacks)
     # The built-in CloudFormation validation and cdk-nag both ran and passed.
     report = json.loads((tmp_path / "validation-report.json").read_text())
     assert all(r["conclusion"] == "success" for r in report["pluginReports"])
