@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
+from neuron_platform import versions
 from neuron_platform.config import ConfigError, load_config
 from stacks import build_platform
 
@@ -22,6 +23,11 @@ def main() -> int:
     except ConfigError as err:
         # One line per problem, no traceback: these are the user's to fix.
         print("\n".join(err.messages()), file=sys.stderr)
+        return 2
+    # A versions.py edit that breaks a known combination stops here, before anything deploys.
+    problems = versions.check_compatibility() + versions.check_artifact_compatibility()
+    if problems:
+        print("\n".join(f"versions error: {p}" for p in problems), file=sys.stderr)
         return 2
     build_platform(app, config)
     app.synth()

@@ -43,7 +43,14 @@ def test_addon_builds_are_exact() -> None:
 
 
 def test_images_are_tagged() -> None:
-    for image in (versions.INF2_SERVING_IMAGE, versions.TRAINING_IMAGE):
+    images = (
+        versions.INF2_SERVING_IMAGE,
+        versions.TRN2_SERVING_IMAGE,
+        versions.TRAINING_IMAGE,
+        versions.AWS_CLI_IMAGE,
+        versions.sagemaker_vllm_image("us-east-1"),
+    )
+    for image in images:
         repository, _, tag = image.rpartition(":")
         assert repository
         assert tag not in {"", "latest"}
@@ -83,3 +90,27 @@ def test_kubectl_layer_package_matches_the_cluster_version() -> None:
 )
 def test_incompatible_combinations_are_reported(kwargs: dict[str, str], problem: str) -> None:
     assert problem in versions.check_compatibility(**kwargs)
+
+
+def test_pinned_compile_and_serving_sdks_agree() -> None:
+    assert versions.check_artifact_compatibility() == []
+    assert versions.image_sdk(versions.INF2_SERVING_IMAGE) == "2.31.1"
+    assert versions.image_sdk(versions.TRN2_SERVING_IMAGE) == "2.32.0"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        (
+            {"compile_sdks": {"inf2": "2.30.0", "trn1": "2.31.1", "trn2": "2.32.0"}},
+            "inf2: serving image runs SDK 2.31.1 but compiles use SDK 2.30.0",
+        ),
+        (
+            {"compile_sdks": {"inf2": "2.31.1", "trn1": "2.31.1"}},
+            "trn2: no compile SDK pinned for its serving image (SDK 2.32.0)",
+        ),
+        ({"sagemaker_sdk": "2.31.1"}, "sagemaker: image tag runs SDK 2.26.1 but compiles use SDK 2.31.1"),
+    ],
+)
+def test_artifacts_compiled_for_another_sdk_are_reported(kwargs: dict[str, object], problem: str) -> None:
+    assert problem in versions.check_artifact_compatibility(**kwargs)  # type: ignore[arg-type]

@@ -22,6 +22,8 @@ Sources (checked 2026-11):
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 KUBERNETES_VERSION = "1.36"
@@ -168,3 +170,31 @@ def sagemaker_vllm_image(region: str) -> str:
 
 # Fetches precompiled artifacts from S3 in the EKS serving pods' init container.
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.32.9"
+
+
+def image_sdk(image: str) -> str | None:
+    """The Neuron SDK release in a Neuron image tag (``...-sdk2.31.1-...``), if it names one."""
+    match = re.search(r"sdk(\d+\.\d+\.\d+)", image.rpartition(":")[2])
+    return match.group(1) if match else None
+
+
+def check_artifact_compatibility(
+    *,
+    serving_images: Mapping[str, str] = SERVING_IMAGES,
+    compile_sdks: Mapping[str, str] = COMPILE_SDK_VERSIONS,
+    sagemaker_tag: str = SAGEMAKER_VLLM_IMAGE_TAG,
+    sagemaker_sdk: str = SAGEMAKER_VLLM_SDK,
+) -> list[str]:
+    """Compiled artifacts load only under the SDK that compiled them: the compile SDK of each
+    target must be the SDK of the image that serves it."""
+    problems: list[str] = []
+    for target, image in sorted(serving_images.items()):
+        served, compiled = image_sdk(image), compile_sdks.get(target)
+        if compiled is None:
+            problems.append(f"{target}: no compile SDK pinned for its serving image (SDK {served})")
+        elif served != compiled:
+            problems.append(f"{target}: serving image runs SDK {served} but compiles use SDK {compiled}")
+    tagged = image_sdk(f"x:{sagemaker_tag}")
+    if tagged != sagemaker_sdk:
+        problems.append(f"sagemaker: image tag runs SDK {tagged} but compiles use SDK {sagemaker_sdk}")
+    return problems
