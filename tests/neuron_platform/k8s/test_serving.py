@@ -1,0 +1,78 @@
+"""EKS endpoint objects for specs the example config does not cover (public, HTTPS, trn2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuron_platform import versions
+from neuron_platform.k8s.serving import (
+    endpoint_autoscaler,
+    endpoint_deployment,
+    endpoint_disruption_budget,
+    endpoint_ingress,
+    endpoint_service,
+    endpoint_service_account,
+)
+from neuron_platform.serving.planner import plan
+from neuron_platform.serving.spec import ServingSpec
+from tests.k8s_schemas import validate
+
+CERT = "arn:aws:acm:us-east-2:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+
+
+def _spec(**changes: Any) -> ServingSpec:
+    base: dict[str, Any] = {
+        "name": "qwen-trn2",
+        "backend": "eks",
+        "pool": "trn2",
+        "model": {"s3_uri": "s3://my-models/qwen3-8b/"},
+        "architecture": {
+            "parameters_billion": 8.2,
+            "layers": 36,
+            "attention_heads": 32,
+            "kv_heads": 8,
+            "head_dim": 128,
+        },
+        "target": "trn2",
+        "batch_size": 8,
+        "sequence_length": 8192,
+        "tensor_parallel_size": 16,
+        "replicas": {"min": 2, "max": 8, "target_in_flight": 6},
+        "exposure": "public",
+        "certificate_arn": CERT,
+    }
+    return ServingSpec.model_validate(base | changes)
+
+
+def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
+    served = plan(_spec(), pool_types=["trn2.48xlarge"])
+    objects = [
+        endpoint_service_account(served, "serving"),
+        endpoint_deployment(served, namespace="serving", artifacts_url="s3://bucket/artifacts/key/"),
+        endpoint_service(served, "serving"),
+        endpoint_disruption_budget(served, "serving"),
+        endpoint_ingress(served, "serving"),
+        endpoint_autoscaler(served, "serving"),
+    ]
+    for obj in objects:
+        validate(obj)
+    deployment = objects[1]["spec"]["template"]["spec"]
+    (container,) = deployment["containers"]
+    assert container["image"] == versions.TRN2_SERVING_IMAGE
+    assert container["resources"]["limits"]["aws.amazon.com/neuron"] == "4"  # TP 16 at LNC=2: 4 devices
+    command = container["command"]
+    assert command[command.index("--model") + 1] == "/models/compiled"  # S3 model: served from the artifacts
+    assert "--revision" not in command
+    annotations = objects[4]["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
+    assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == CERT
+    assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+    assert objects[5]["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "6"
+
+
+def test_internal_without_certificate_listens_on_http() -> None:
+    served = plan(_spec(exposure="internal", certificate_arn=None), pool_types=["trn2.48xlarge"])
+    annotations = endpoint_ingress(served, "serving")["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
+    assert "alb.ingress.kubernetes.io/certificate-arn" not in annotations
