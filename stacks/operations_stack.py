@@ -63,6 +63,9 @@ class OperationsStack(Stack):
             interruption_rules=cluster.karpenter.rules,
             compile_state_machine=state_machine,
             sagemaker_variants=variants,
+            eks_load_balancers={
+                name: e.load_balancer_name for name, e in (serving.eks_endpoints if serving else {}).items()
+            },
             alarms=list(self.alarms.alarms.values()),
         )
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)

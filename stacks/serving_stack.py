@@ -63,6 +63,7 @@ class ServingStack(Stack):
                     f"Eks-{spec.name}",
                     cluster=cluster_ref,
                     plan=endpoint_plan,
+                    project=project,
                     namespace=namespace,
                     bucket=bucket,
                     key=key,

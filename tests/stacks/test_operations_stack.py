@@ -97,11 +97,17 @@ def test_dashboard_widgets(inference_app: SynthesizedApp) -> None:
         "inf-small-llama3-8b-sm: model latency (microseconds)",
         "inf-small-llama3-8b-sm: invocations",
         "inf-small-llama3-8b-sm: errors",
+        "llama3-8b: response time (s)",
+        "llama3-8b: requests",
+        "llama3-8b: errors",
     ):
         assert title in body, title
     for rule in ("SpotInterruption", "ScheduledChange", "CapacityReservationInterruption"):
         assert rule in body, rule
     assert props(dashboard)["DashboardName"] == "inf-small-operations"
+    # EKS endpoints: the metrics of the ALB the controller names after the endpoint.
+    assert "SEARCH(" in body
+    assert "app/inf-small-llama3-8b/" in body
 
 
 def test_no_operations_stack_unless_enabled(synthesized: dict[str, SynthesizedApp]) -> None:

@@ -51,7 +51,7 @@ def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
         endpoint_deployment(served, namespace="serving", artifacts_url="s3://bucket/artifacts/key/"),
         endpoint_service(served, "serving"),
         endpoint_disruption_budget(served, "serving"),
-        endpoint_ingress(served, "serving"),
+        endpoint_ingress(served, "serving", load_balancer="neuron-qwen-trn2"),
         endpoint_autoscaler(served, "serving"),
     ]
     for obj in objects:
@@ -72,7 +72,17 @@ def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
 
 def test_internal_without_certificate_listens_on_http() -> None:
     served = plan(_spec(exposure="internal", certificate_arn=None), pool_types=["trn2.48xlarge"])
-    annotations = endpoint_ingress(served, "serving")["metadata"]["annotations"]
+    annotations = endpoint_ingress(served, "serving", load_balancer="neuron-qwen-trn2")["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
     assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
     assert "alb.ingress.kubernetes.io/certificate-arn" not in annotations
+
+
+def test_load_balancer_names_fit_alb_limits() -> None:
+    from neuron_platform.k8s.serving import load_balancer_name
+
+    assert load_balancer_name("inf-small", "llama3-8b") == "inf-small-llama3-8b"
+    long_name = load_balancer_name("a-very-long-project-name", "an-endpoint-name-too")
+    assert len(long_name) <= 32
+    assert long_name == load_balancer_name("a-very-long-project-name", "an-endpoint-name-too")  # stable
+    assert long_name != load_balancer_name("a-very-long-project-name", "an-endpoint-name-two")

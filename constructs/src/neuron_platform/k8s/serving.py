@@ -6,6 +6,8 @@ starts, so nothing compiles at start-up; probes give the model time to load.
 
 from __future__ import annotations
 
+import hashlib
+
 from neuron_platform import facts, versions
 from neuron_platform.capacity import NEURON_RESOURCE, POOL_LABEL
 from neuron_platform.k8s import Manifest
@@ -168,10 +170,21 @@ def endpoint_disruption_budget(plan: ServingPlan, namespace: str) -> Manifest:
     }
 
 
-def endpoint_ingress(plan: ServingPlan, namespace: str) -> Manifest:
-    """An ALB (AWS Load Balancer Controller): internal unless the spec says public; HTTPS with a certificate."""
+def load_balancer_name(project: str, endpoint: str) -> str:
+    """A stable ALB name (at most 32 characters) so dashboards can find the endpoint's metrics."""
+    name = f"{project}-{endpoint}"
+    if len(name) <= 32:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:23].rstrip('-')}-{digest}"
+
+
+def endpoint_ingress(plan: ServingPlan, namespace: str, *, load_balancer: str) -> Manifest:
+    """An ALB (AWS Load Balancer Controller) named ``load_balancer``: internal unless the spec
+    says public; HTTPS with a certificate."""
     spec = plan.spec
     annotations = {
+        "alb.ingress.kubernetes.io/load-balancer-name": load_balancer,
         "alb.ingress.kubernetes.io/scheme": "internet-facing" if spec.exposure == "public" else "internal",
         "alb.ingress.kubernetes.io/target-type": "ip",
         "alb.ingress.kubernetes.io/healthcheck-path": "/health",

@@ -31,11 +31,26 @@ def _sagemaker(metric_name: str, variant: SageMakerVariant, statistic: str) -> c
     )
 
 
+def _alb_search(load_balancer: str, metric_name: str, statistic: str, label: str) -> cloudwatch.MathExpression:
+    """The metric of the ALB the Load Balancer Controller named ``load_balancer``: its
+    dimension value (``app/<name>/<id>``) is only known once the controller created it."""
+    return cloudwatch.MathExpression(
+        # MetricName="..." matches exactly; LoadBalancer:"..." matches the name's tokens.
+        expression=(
+            "SEARCH('{AWS/ApplicationELB,LoadBalancer} "
+            f'MetricName="{metric_name}" LoadBalancer:"app/{load_balancer}/"'
+            f"', '{statistic}', 300)"
+        ),
+        label=label,
+        period=PERIOD,
+    )
+
+
 class PlatformDashboard(Construct):
     """A CloudWatch dashboard: capacity events (Karpenter's interruption queue and the
     EventBridge rules feeding it), compile pipeline runs and duration, and for each
-    SageMaker endpoint its latency, throughput and errors. ``alarms`` are shown as a
-    status row at the top.
+    endpoint its latency, throughput and errors (SageMaker metrics; for EKS endpoints the
+    metrics of the ALB in front of them). ``alarms`` are shown as a status row at the top.
 
     Example::
 
@@ -53,6 +68,7 @@ class PlatformDashboard(Construct):
         interruption_rules: Mapping[str, events.IRule] | None = None,
         compile_state_machine: sfn.IStateMachine | None = None,
         sagemaker_variants: Sequence[SageMakerVariant] = (),
+        eks_load_balancers: Mapping[str, str] | None = None,
         alarms: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -116,6 +132,30 @@ class PlatformDashboard(Construct):
                     left=[
                         endpoint_5xx_metric(variant).with_(label="5xx"),
                         _sagemaker("Invocation4XXErrors", variant, "Sum").with_(label="4xx"),
+                    ],
+                    width=8,
+                ),
+            )
+        for endpoint, load_balancer in sorted((eks_load_balancers or {}).items()):
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title=f"{endpoint}: response time (s)",
+                    left=[
+                        _alb_search(load_balancer, "TargetResponseTime", "p50", "p50"),
+                        _alb_search(load_balancer, "TargetResponseTime", "p99", "p99"),
+                    ],
+                    width=8,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{endpoint}: requests",
+                    left=[_alb_search(load_balancer, "RequestCount", "Sum", "requests")],
+                    width=8,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{endpoint}: errors",
+                    left=[
+                        _alb_search(load_balancer, "HTTPCode_Target_5XX_Count", "Sum", "5xx"),
+                        _alb_search(load_balancer, "HTTPCode_Target_4XX_Count", "Sum", "4xx"),
                     ],
                     width=8,
                 ),

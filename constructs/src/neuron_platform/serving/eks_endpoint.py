@@ -17,6 +17,7 @@ from neuron_platform.k8s.serving import (
     endpoint_ingress,
     endpoint_service,
     endpoint_service_account,
+    load_balancer_name,
 )
 from neuron_platform.serving.artifact_access import artifacts_prefix, grant_artifact_read
 from neuron_platform.serving.planner import ServingPlan
@@ -31,7 +32,7 @@ class EksEndpoint(Construct):
     Example::
 
         plan_ = plan(spec, pool_types=pool.instance_types, project="neuron")
-        EksEndpoint(self, "Llama", cluster=cluster, plan=plan_, namespace="serving",
+        EksEndpoint(self, "Llama", cluster=cluster, plan=plan_, project="neuron", namespace="serving",
                     bucket=store.bucket, key=store.key, depends_on=[lbc.chart])
     """
 
@@ -42,6 +43,7 @@ class EksEndpoint(Construct):
         *,
         cluster: eks.ICluster,
         plan: ServingPlan,
+        project: str,
         namespace: str,
         bucket: s3.IBucket,
         key: kms.IKey,
@@ -52,6 +54,7 @@ class EksEndpoint(Construct):
         self.cache_key = plan.cache_key()
         self.artifacts_url = f"s3://{bucket.bucket_name}/{artifacts_prefix(self.cache_key)}"
         name = plan.spec.name
+        self.load_balancer_name = load_balancer_name(project, name)
         self.identity = PodIdentityRole(self, "Identity", description=f"Serving endpoint {name}: reads its artifacts")
         self.artifact_policy = grant_artifact_read(
             self, self.identity.role, bucket=bucket, key=key, cache_key=self.cache_key
@@ -68,7 +71,7 @@ class EksEndpoint(Construct):
                 endpoint_deployment(plan, namespace=namespace, artifacts_url=self.artifacts_url),
                 endpoint_service(plan, namespace),
                 endpoint_disruption_budget(plan, namespace),
-                endpoint_ingress(plan, namespace),
+                endpoint_ingress(plan, namespace, load_balancer=self.load_balancer_name),
                 endpoint_autoscaler(plan, namespace),
             ],
         )
