@@ -285,6 +285,69 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
         "allowed: pools in one zone (the file system sits in the zone of the nodes that read it)",
     ),
     (
+        "bad-alarm-email",
+        with_changes(("operations", {"alarm_emails": ["oncall@example.com", "oncall"]})),
+        "operations.alarm_emails[1]: got 'oncall'; allowed: an email address",
+    ),
+    (
+        "bad-model-bucket",
+        with_changes(("compile", {"model_buckets": ["My_Models"]})),
+        "compile.model_buckets[0]: got 'My_Models'; allowed: an S3 bucket name (3-63 lowercase letters, digits, . and -)",
+    ),
+    (
+        "unknown-compile-machine",
+        with_changes(("compile", {"instance_types": ["r7i.4xlarge", "m7i.large"]})),
+        "compile.instance_types: got 'm7i.large'; allowed: r7i.2xlarge, r7i.4xlarge, r7i.8xlarge, r7i.12xlarge, "
+        "r7i.16xlarge, r7i.24xlarge",
+    ),
+    (
+        "endpoints-without-compile",
+        with_changes(
+            (
+                "serving",
+                {
+                    "endpoints": [
+                        {
+                            "name": "llama",
+                            "backend": "sagemaker",
+                            "model": {"hf_id": "meta-llama/Meta-Llama-3-8B-Instruct", "revision": "v1"},
+                            "target": "inf2",
+                            "batch_size": 4,
+                            "sequence_length": 4096,
+                            "tensor_parallel_size": 8,
+                        }
+                    ]
+                },
+            ),
+        ),
+        "serving.endpoints: endpoints load compiled artifacts; set compile.enabled: true",
+    ),
+    (
+        "endpoint-on-a-training-pool",
+        with_changes(
+            ("pools", [{"name": "trn", "purpose": "training", "instance_types": ["trn1.32xlarge"]}]),
+            ("compile", {"enabled": True}),
+            (
+                "serving",
+                {
+                    "endpoints": [
+                        {
+                            "name": "llama",
+                            "backend": "eks",
+                            "pool": "trn",
+                            "model": {"hf_id": "meta-llama/Meta-Llama-3-8B-Instruct", "revision": "v1"},
+                            "target": "trn1",
+                            "batch_size": 4,
+                            "sequence_length": 4096,
+                            "tensor_parallel_size": 8,
+                        }
+                    ]
+                },
+            ),
+        ),
+        "serving.endpoints[0].pool: got 'trn'; allowed: an inference pool: none configured",
+    ),
+    (
         "reserved-tag-key",
         with_changes(("project.tags", {"aws:owner": "me"})),
         "project.tags: tag key 'aws:owner' must be 1-128 characters and not start with 'aws:'",

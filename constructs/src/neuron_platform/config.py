@@ -79,6 +79,25 @@ def _dns_label(max_len: int) -> AfterValidator:
     return AfterValidator(check)
 
 
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket_name(value: str) -> str:
+    if not _BUCKET_NAME.match(value):
+        raise ValueError(f"got {value!r}; allowed: an S3 bucket name (3-63 lowercase letters, digits, . and -)")
+    return value
+
+
+def _email_address(value: str) -> str:
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+        raise ValueError(f"got {value!r}; allowed: an email address")
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+
+
 def _known_instance_type(value: str) -> str:
     facts.instance_type(value)  # raises UnknownInstanceType (a ValueError) with the allowed list
     return value
@@ -322,7 +341,7 @@ class SharedStorageConfig(StrictModel):
     enabled: bool = Field(default=False, description="Create the file system, the FSx CSI driver and a PVC.")
     storage_gib: int = Field(default=LUSTRE_MIN_GIB, description="1200, or a multiple of 2400, up to 2400000.")
     throughput_mb_per_tib: int = Field(default=250, description="MB/s per TiB: 125, 250, 500 or 1000.")
-    data_bucket: str | None = Field(
+    data_bucket: BucketName | None = Field(
         default=None, description="Existing bucket to link; unset creates an encrypted, retained bucket."
     )
     data_prefix: str = Field(default="", description="Prefix in the bucket linked at /fsx/data (empty: whole bucket).")
@@ -342,13 +361,6 @@ class SharedStorageConfig(StrictModel):
     def _throughput(cls, value: int) -> int:
         if value not in LUSTRE_THROUGHPUTS:
             raise ValueError(f"got {value}; allowed: {', '.join(map(str, LUSTRE_THROUGHPUTS))}")
-        return value
-
-    @field_validator("data_bucket")
-    @classmethod
-    def _bucket(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
-            raise ValueError(f"got {value!r}; allowed: an S3 bucket name (3-63 lowercase letters, digits, . and -)")
         return value
 
     @field_validator("data_prefix")
@@ -392,8 +404,12 @@ class CompileConfig(StrictModel):
     max_vcpus: int = Field(default=128, ge=8, le=4096, description="Upper bound of the Batch compute environment.")
     job_timeout_minutes: int = Field(default=240, ge=15, le=1440)
     disk_gib: int = Field(default=500, ge=100, le=16384, description="Root volume of compile machines.")
-    notification_emails: list[str] = Field(default_factory=list, description="Failure notifications (SNS email).")
-    model_buckets: list[str] = Field(default_factory=list, description="Buckets of s3:// model sources (read-only).")
+    notification_emails: list[EmailAddress] = Field(
+        default_factory=list, description="Failure notifications (SNS email)."
+    )
+    model_buckets: list[BucketName] = Field(
+        default_factory=list, description="Buckets of s3:// model sources (read-only)."
+    )
     hf_token_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret holding a Hugging Face token for gated models."
     )
@@ -405,22 +421,6 @@ class CompileConfig(StrictModel):
             facts.compile_machine(name)  # raises with the allowed list
         if len(set(value)) != len(value):
             raise ValueError(f"got {value}; each type may appear once")
-        return value
-
-    @field_validator("notification_emails")
-    @classmethod
-    def _emails(cls, value: list[str]) -> list[str]:
-        for email in value:
-            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
-                raise ValueError(f"got {email!r}; allowed: email addresses")
-        return value
-
-    @field_validator("model_buckets")
-    @classmethod
-    def _buckets(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", name):
-                raise ValueError(f"got {name!r}; allowed: S3 bucket names")
         return value
 
     @field_validator("hf_token_secret_arn")
@@ -442,7 +442,9 @@ class OperationsConfig(StrictModel):
     """Alarms, the cost guard and the operations dashboard."""
 
     enabled: bool = Field(default=False, description="Create the operations stack: alarms, budget, dashboard.")
-    alarm_emails: list[str] = Field(default_factory=list, description="Email subscriptions of the alarm topic.")
+    alarm_emails: list[EmailAddress] = Field(
+        default_factory=list, description="Email subscriptions of the alarm topic."
+    )
     monthly_budget_usd: int | None = Field(
         default=None, ge=1, description="AWS Budget on the project's cost-allocation tag; unset: no budget."
     )
@@ -451,14 +453,6 @@ class OperationsConfig(StrictModel):
         default=10, ge=1, description="Interruption messages waiting 15 minutes that mean Karpenter is not draining."
     )
     endpoint_5xx_per_5_minutes: int = Field(default=5, ge=1, description="Server errors per SageMaker endpoint.")
-
-    @field_validator("alarm_emails")
-    @classmethod
-    def _emails(cls, value: list[str]) -> list[str]:
-        for email in value:
-            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
-                raise ValueError(f"got {email!r}; allowed: email addresses")
-        return value
 
 
 class PlatformConfig(StrictModel):
