@@ -22,13 +22,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update diagram llama-sft-image compile-image clean
+.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update diagram dashboards llama-sft-image compile-image clean
 
 help:
 	@echo "make synth   - bootstrap and synthesize CONFIG (default $(CONFIG)) into cdk.out/"
 	@echo "make test    - bootstrap, then ruff, mypy and pytest (unit tests, snapshots, cdk-nag, cfn-lint, checkov, CLI synth)"
 	@echo "make bench   - time a cold synth of the default config and a full make test"
 	@echo "make diagram - regenerate docs/architecture.dot (and .svg with Graphviz) from DIAGRAM_CONFIG"
+	@echo "make dashboards - regenerate docs/operations/neuron-cluster-dashboard.json (Grafana, over the Prometheus workspace)"
 	@echo "make llama-sft-image REGISTRY=<ecr registry> - build and push the Llama SFT example image"
 	@echo "make compile-image REPOSITORY=<ecr repository uri> TARGET=inf2 - build and push the compile image"
 	@echo "make snapshot-update - rewrite template snapshots after an intended change"
@@ -93,6 +94,13 @@ diagram: bootstrap
 	$(PY) -m neuron_platform diagram $$out > docs/architecture.dot; rm -rf $$out; \
 	if command -v dot >/dev/null; then dot -Tsvg docs/architecture.dot -o docs/architecture.svg; \
 	else echo "Graphviz 'dot' not found: wrote docs/architecture.dot only (apt-get install graphviz)"; fi
+
+# The Grafana dashboard over the Prometheus workspace; a test keeps the committed copy current.
+dashboards: bootstrap
+	@mkdir -p docs/operations
+	@$(PY) -c "from neuron_platform.operations.grafana_dashboard import dashboard_json; print(dashboard_json(), end='')" \
+		> docs/operations/neuron-cluster-dashboard.json
+	@echo "wrote docs/operations/neuron-cluster-dashboard.json"
 
 # The worked training example's image, built FROM the pinned training image (versions.py).
 LLAMA_SFT_TAG ?= 1

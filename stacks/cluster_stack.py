@@ -21,6 +21,7 @@ from neuron_platform.cluster import (
     TrainingPlatform,
 )
 from neuron_platform.config import PlatformConfig
+from neuron_platform.k8s.metrics import collector_rbac
 from neuron_platform.k8s.training import training_namespace
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
 from neuron_platform.storage import TrainingFileSystem
@@ -112,6 +113,11 @@ class ClusterStack(Stack):
             vpc_id=net.vpc.vpc_id,
             depends_on=[self.cluster.system_nodegroup],
         )
+
+        if config.collects_metrics:
+            # Read-only RBAC for the managed Prometheus collector (operations stack).
+            for obj in collector_rbac():
+                eks_cluster.add_manifest(f"MetricsCollector{obj['kind']}", obj)
 
         self.pools: dict[str, NeuronNodePool] = {}
         for pool in config.pools:

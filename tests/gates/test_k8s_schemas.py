@@ -24,7 +24,7 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
     # EC2NodeClass + NodePool per pool; where training is enabled, the training service
     # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool, the
     # namespace unless it is default, PersistentVolume + claim with shared storage, and
-    # the serving endpoints' objects.
+    # the serving endpoints' objects, and the metrics collector's RBAC.
     def expected_objects(config: PlatformConfig) -> int:
         count = 2 * len(config.pools)
         training = config.training
@@ -35,6 +35,8 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
         # Per EKS endpoint: ServiceAccount, Deployment, Service, PDB, Ingress, HPA; one namespace.
         eks_endpoints = [e for e in config.serving.endpoints if e.backend == "eks"]
         count += 6 * len(eks_endpoints) + (1 if eks_endpoints else 0)
+        # The managed Prometheus collector's ClusterRole and binding.
+        count += 2 if config.collects_metrics else 0
         return count
 
     expected = sum(expected_objects(app.config) for app in synthesized.values())

@@ -13,6 +13,7 @@ STATEFUL = (
     "AWS::ECR::Repository",
     "AWS::Logs::LogGroup",
     "AWS::FSx::FileSystem",
+    "AWS::APS::Workspace",
 )
 
 
@@ -27,4 +28,6 @@ def test_every_stateful_resource_of_every_stack_is_retained(synthesized: dict[st
                     where = f"{name}/{stack.stack_name}/{logical_id} ({resource['Type']})"
                     assert resource.get("DeletionPolicy") == "Retain", where
                     assert resource.get("UpdateReplacePolicy") == "Retain", where
-    assert checked > 40  # keys, buckets, log groups, the registry, the repository, the file system (47 today)
+    assert (
+        checked > 40
+    )  # keys, buckets, log groups, the registry, the repository, the file system, the metrics workspace (51 today)

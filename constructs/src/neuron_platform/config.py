@@ -438,6 +438,23 @@ class ServingConfig(StrictModel):
     endpoints: list[ServingSpec] = Field(default_factory=list)
 
 
+class PrometheusConfig(StrictModel):
+    """Neuron and cluster metrics in Amazon Managed Service for Prometheus, alerts to the topic."""
+
+    enabled: bool = Field(
+        default=True, description="Create the workspace, the managed collector and the Neuron alert rules."
+    )
+    scrape_interval_seconds: int = Field(default=60, ge=30, le=300, description="How often the collector scrapes.")
+    idle_core_utilization: float = Field(
+        default=0.05, gt=0, lt=1, description="NeuronCore utilization below which a loaded core counts as idle."
+    )
+    idle_core_minutes: int = Field(default=60, ge=5, description="Minutes of idle loaded cores before NeuronCoresIdle.")
+    pending_pod_minutes: int = Field(default=15, ge=1, description="Minutes a pod may wait for a node.")
+    execution_errors_per_10_minutes: int = Field(
+        default=1, ge=1, description="Neuron runtime execution errors per node in 10 minutes that alert."
+    )
+
+
 class OperationsConfig(StrictModel):
     """Alarms, the cost guard and the operations dashboard."""
 
@@ -453,6 +470,7 @@ class OperationsConfig(StrictModel):
         default=10, ge=1, description="Interruption messages waiting 15 minutes that mean Karpenter is not draining."
     )
     endpoint_5xx_per_5_minutes: int = Field(default=5, ge=1, description="Server errors per SageMaker endpoint.")
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
 
 
 class PlatformConfig(StrictModel):
@@ -470,6 +488,11 @@ class PlatformConfig(StrictModel):
     @property
     def uses_efa(self) -> bool:
         return any(p.efa for p in self.pools)
+
+    @property
+    def collects_metrics(self) -> bool:
+        """The operations stack runs a managed Prometheus collector against the cluster."""
+        return self.operations.enabled and self.operations.prometheus.enabled
 
     @property
     def efa_training_pools(self) -> list[PoolConfig]:

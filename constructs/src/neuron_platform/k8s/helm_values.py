@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuron_platform.capacity import EFA_LABEL, NEURON_TAINT_KEY
+from neuron_platform.operations.prometheus_config import NEURON_MONITOR_PORT
 
 SYSTEM_NODE_LABEL = "neuron-platform/role"
 SYSTEM_NODE_VALUE = "system"
@@ -66,7 +67,11 @@ def neuron_chart_values() -> dict[str, Any]:
                 "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             },
         },
-        "monitor": {"enabled": True, "exporter": {"tolerations": [NEURON_TOLERATION]}},
+        # The managed Prometheus collector finds the exporter by container name and port.
+        "monitor": {
+            "enabled": True,
+            "exporter": {"port": NEURON_MONITOR_PORT, "tolerations": [NEURON_TOLERATION]},
+        },
         "npd": {"enabled": True, "nodeRecovery": {"enabled": False}},
     }
 

@@ -12,6 +12,7 @@ from neuron_platform import facts, versions
 from neuron_platform.capacity import NEURON_RESOURCE, POOL_LABEL
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
+from neuron_platform.operations.prometheus_config import ENDPOINT_COMPONENT
 from neuron_platform.serving.planner import ARTIFACTS_DIR, SERVING_PORT, ServingPlan
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -26,7 +27,7 @@ STARTUP_PROBE_FAILURES = 180
 
 
 def _labels(plan: ServingPlan) -> dict[str, str]:
-    return {NAME_LABEL: plan.spec.name, COMPONENT_LABEL: "neuron-endpoint"}
+    return {NAME_LABEL: plan.spec.name, COMPONENT_LABEL: ENDPOINT_COMPONENT}
 
 
 def serving_namespace(namespace: str) -> Manifest:
