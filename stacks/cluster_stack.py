@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct, IDependable
@@ -12,6 +12,7 @@ from neuron_platform.capacity import plan_pool
 from neuron_platform.cluster import (
     Karpenter,
     KarpenterTeardown,
+    Keda,
     LoadBalancerController,
     LustreVolume,
     NeuronCluster,
@@ -24,6 +25,9 @@ from neuron_platform.config import PlatformConfig
 from neuron_platform.k8s.metrics import collector_rbac
 from neuron_platform.k8s.training import training_namespace
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
+from neuron_platform.operations.neuron_metrics import NeuronMetrics
+from neuron_platform.operations.platform_alarms import alarm_topic_arn
+from neuron_platform.operations.prometheus_config import AlertThresholds
 from neuron_platform.storage import TrainingFileSystem
 from stacks.network_stack import NetworkStack
 from stacks.tags import PROJECT_TAG
@@ -114,10 +118,43 @@ class ClusterStack(Stack):
             depends_on=[self.cluster.system_nodegroup],
         )
 
+        self.metrics: NeuronMetrics | None = None
+        self.keda: Keda | None = None
         if config.collects_metrics:
-            # Read-only RBAC for the managed Prometheus collector (operations stack).
+            prometheus = config.operations.prometheus
+            self.metrics = NeuronMetrics(
+                self,
+                "Metrics",
+                project=name,
+                cluster_name=eks_cluster.cluster_name,
+                cluster_arn=eks_cluster.cluster_arn,
+                subnet_ids=[s.subnet_id for s in net.private_subnets],
+                security_group_id=eks_cluster.cluster_security_group_id,
+                # The operations stack (deployed after this one) owns the topic.
+                alarm_topic_arn=alarm_topic_arn(self, name) if config.operations.enabled else None,
+                thresholds=AlertThresholds(
+                    idle_core_utilization=prometheus.idle_core_utilization,
+                    idle_core_minutes=prometheus.idle_core_minutes,
+                    pending_pod_minutes=prometheus.pending_pod_minutes,
+                    execution_errors_per_10_minutes=prometheus.execution_errors_per_10_minutes,
+                ),
+                scrape_interval_seconds=prometheus.scrape_interval_seconds,
+                log_retention=log_retention,
+                removal_policy=removal,
+            )
+            # Read-only RBAC for the collector's user (mapped by the metrics access entry).
             for obj in collector_rbac():
                 eks_cluster.add_manifest(f"MetricsCollector{obj['kind']}", obj)
+            CfnOutput(self, "PrometheusQueryUrl", value=self.metrics.query_url)
+            if config.eks_endpoints:
+                self.keda = Keda(
+                    self,
+                    "Keda",
+                    cluster=eks_cluster,
+                    cluster_name=name,
+                    workspace_arn=self.metrics.workspace_arn,
+                    depends_on=[self.cluster.system_nodegroup],
+                )
 
         self.pools: dict[str, NeuronNodePool] = {}
         for pool in config.pools:

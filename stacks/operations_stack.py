@@ -8,15 +8,11 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 
 from constructs import Construct
 from neuron_platform.config import PlatformConfig
-from neuron_platform.log_encryption import retention_from_days
-from neuron_platform.operations.neuron_metrics import NeuronMetrics
 from neuron_platform.operations.platform_alarms import PlatformAlarms, SageMakerVariant
 from neuron_platform.operations.platform_dashboard import PlatformDashboard
-from neuron_platform.operations.prometheus_config import AlertThresholds
 from neuron_platform.serving.sagemaker_endpoint import VARIANT
 from stacks.cluster_stack import ClusterStack
 from stacks.compile_stack import CompileStack
-from stacks.network_stack import NetworkStack
 from stacks.serving_stack import ServingStack
 from stacks.tags import PROJECT_TAG
 
@@ -30,7 +26,6 @@ class OperationsStack(Stack):
         construct_id: str,
         *,
         config: PlatformConfig,
-        network: NetworkStack,
         cluster: ClusterStack,
         compile_stack: CompileStack | None,
         serving: ServingStack | None,
@@ -58,33 +53,9 @@ class OperationsStack(Stack):
             endpoint_5xx_per_5_minutes=settings.endpoint_5xx_per_5_minutes,
             monthly_budget_usd=settings.monthly_budget_usd,
             budget_alert_percent=settings.budget_alert_percent,
+            prometheus_alerts=config.collects_metrics,
             removal_policy=removal,
         )
-        self.metrics: NeuronMetrics | None = None
-        if config.collects_metrics:
-            prometheus = settings.prometheus
-            eks_cluster = cluster.cluster.cluster
-            self.metrics = NeuronMetrics(
-                self,
-                "Metrics",
-                project=project,
-                cluster_name=eks_cluster.cluster_name,
-                cluster_arn=eks_cluster.cluster_arn,
-                subnet_ids=[s.subnet_id for s in network.network.private_subnets],
-                security_group_id=eks_cluster.cluster_security_group_id,
-                alarm_topic=self.alarms.topic,
-                alarm_key=self.alarms.key,
-                thresholds=AlertThresholds(
-                    idle_core_utilization=prometheus.idle_core_utilization,
-                    idle_core_minutes=prometheus.idle_core_minutes,
-                    pending_pod_minutes=prometheus.pending_pod_minutes,
-                    execution_errors_per_10_minutes=prometheus.execution_errors_per_10_minutes,
-                ),
-                scrape_interval_seconds=prometheus.scrape_interval_seconds,
-                log_retention=retention_from_days(config.cluster.log_retention_days),
-                removal_policy=removal,
-            )
-            CfnOutput(self, "PrometheusQueryEndpoint", value=self.metrics.query_endpoint)
         self.dashboard = PlatformDashboard(
             self,
             "Dashboard",

@@ -85,12 +85,11 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             app,
             f"{name}-operations",
             config=config,
-            network=network,
             cluster=cluster,
             compile_stack=compile_stack,
             serving=serving_stack,
             env=env,
-            description=f"Neuron platform '{name}': alarms, budget, dashboard and Neuron metrics",
+            description=f"Neuron platform '{name}': alarms, budget and the operations dashboard",
         )
     cdk.Tags.of(app).add(PROJECT_TAG, name)
     for key, value in config.project.tags.items():

@@ -67,7 +67,13 @@ class ServingStack(Stack):
                     namespace=namespace,
                     bucket=bucket,
                     key=key,
-                    depends_on=[namespace_manifest, cluster.load_balancer_controller.chart, *cluster.pools.values()],
+                    metrics_query_url=cluster.metrics.query_url if cluster.metrics else None,
+                    depends_on=[
+                        namespace_manifest,
+                        cluster.load_balancer_controller.chart,
+                        *cluster.pools.values(),
+                        *([cluster.keda.authentication] if cluster.keda else []),
+                    ],
                 )
                 self.eks_endpoints[spec.name] = endpoint
                 CfnOutput(self, f"{spec.name}-ArtifactsUrl", value=endpoint.artifacts_url)

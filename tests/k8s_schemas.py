@@ -1,14 +1,19 @@
 """Schema validation for every Kubernetes object the platform generates.
 
-CRD-based kinds (Karpenter) are validated with jsonschema against the vendored CRDs
-in tests/schemas/; core kinds with kubernetes-validate at the cluster's version.
-CEL rules (x-kubernetes-validations) are not evaluated here; the API server does that.
+CRD-based kinds (Karpenter, Kubeflow) are validated with jsonschema against the vendored
+CRDs in tests/schemas/; KEDA kinds with the validators the pinned npm package
+@kubernetes-models/keda generates from KEDA's CRDs (types, enums and required fields;
+like the API server, they do not reject unknown fields); core kinds with
+kubernetes-validate at the cluster's version. CEL rules (x-kubernetes-validations) are
+not evaluated here; the API server does that.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,21 @@ import yaml
 from neuron_platform import versions
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
+KEDA_VALIDATOR = Path(__file__).resolve().parent / "keda_validate.mjs"
+KEDA_GROUP = "keda.sh/"
+
+
+class SchemaError(AssertionError):
+    """An object does not match its kind's schema."""
+
+
+def validate_keda(objects: list[dict[str, Any]]) -> None:
+    """Raise :class:`SchemaError` naming each invalid KEDA object (one Node process for all)."""
+    result = subprocess.run(
+        ["node", str(KEDA_VALIDATOR)], input=json.dumps(objects), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SchemaError(result.stdout.strip() or result.stderr.strip())
 
 
 def _checked_files() -> dict[str, Path]:
@@ -49,6 +69,9 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
 
 def validate(obj: dict[str, Any]) -> None:
     """Raise if ``obj`` does not match its schema."""
+    if obj["apiVersion"].startswith(KEDA_GROUP):
+        validate_keda([obj])
+        return
     key = (obj["apiVersion"], obj["kind"])
     schema = crd_schemas().get(key)
     if schema is not None:

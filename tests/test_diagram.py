@@ -27,9 +27,7 @@ def test_diagram_shows_stacks_types_kubernetes_and_cross_stack_use(inference_app
         assert f'subgraph "cluster_{stack}"' in dot
     assert '"inf-small-cluster/EKS Cluster"' in dot
     assert '"inf-small-cluster/Helm: karpenter"' in dot
-    assert (
-        "Kubernetes: Deployment, HorizontalPodAutoscaler, Ingress, PodDisruptionBudget, Service, ServiceAccount" in dot
-    )
+    assert "Kubernetes: Deployment, Ingress, PodDisruptionBudget, ScaledObject, Service, ServiceAccount" in dot
     assert 'lhead="cluster_inf-small-compile"' in dot  # serving imports the artifact bucket
     assert "IAM Policy" not in dot  # bookkeeping resources are left out
 
@@ -64,3 +62,36 @@ def test_counts_references_and_exports(tmp_path: Path) -> None:
     assert '"a/SQS Queue" [label="SQS Queue x2"];' in dot
     assert '"a/SNS Topic" -> "a/SQS Queue";' in dot
     assert '"b/Lambda Function" -> "a/SNS Topic" [ltail="cluster_b", lhead="cluster_a"' in dot
+
+
+def test_kubernetes_node_names_only_top_level_kinds(tmp_path: Path) -> None:
+    # A ScaledObject names other kinds (its target, its authentication): those are not drawn.
+    manifest = {
+        "Fn::Join": [
+            "",
+            [
+                '[{"apiVersion":"keda.sh/v1alpha1","kind":"ScaledObject","metadata":{"name":"e"},"spec":{'
+                '"scaleTargetRef":{"kind":"Deployment","name":"e"},"triggers":[{"metadata":{"serverAddress":"',
+                {"Fn::GetStackOutput": {"StackName": "c", "OutputName": "Url"}},
+                '"},"authenticationRef":{"kind":"ClusterTriggerAuthentication","name":"a"}}]}}]',
+            ],
+        ]
+    }
+    template = {
+        "Resources": {
+            "Objects": {"Type": "Custom::AWSCDK-EKS-KubernetesResource", "Properties": {"Manifest": manifest}}
+        }
+    }
+    (tmp_path / "manifest.json").write_text(
+        json.dumps(
+            {
+                "artifacts": {
+                    "s": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "s.template.json"}}
+                }
+            }
+        )
+    )
+    (tmp_path / "s.template.json").write_text(json.dumps(template))
+    dot = diagram(tmp_path)
+    assert "Kubernetes: ScaledObject" in dot
+    assert "ClusterTriggerAuthentication" not in dot

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import pytest
+
 from neuron_platform.config import PlatformConfig
 from tests.conftest import SynthesizedApp
 from tests.helpers import manifests
-from tests.k8s_schemas import crd_schemas, validate
+from tests.k8s_schemas import SchemaError, crd_schemas, validate
 
 
 def test_vendored_crds_are_the_karpenter_release() -> None:
     assert ("karpenter.sh/v1", "NodePool") in crd_schemas()
     assert ("karpenter.k8s.aws/v1", "EC2NodeClass") in crd_schemas()
+
+
+def test_keda_objects_are_checked_against_keda_schemas() -> None:
+    scaled = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "x", "namespace": "serving"},
+        "spec": {"scaleTargetRef": {"name": "x"}, "triggers": [{"type": "prometheus", "metadata": {}}]},
+    }
+    validate(scaled)
+    with pytest.raises(SchemaError, match="minReplicaCount must be integer"):
+        validate({**scaled, "spec": {**scaled["spec"], "minReplicaCount": "1"}})
+    with pytest.raises(SchemaError, match="allowed values"):
+        validate(
+            {
+                "apiVersion": "keda.sh/v1alpha1",
+                "kind": "ClusterTriggerAuthentication",
+                "metadata": {"name": "a"},
+                "spec": {"podIdentity": {"provider": "aws-irsa"}},
+            }
+        )
 
 
 def test_every_applied_object_is_schema_valid(synthesized: dict[str, SynthesizedApp]) -> None:
@@ -32,11 +55,15 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
             count += 1 + 2 * len(config.efa_training_pools)
             count += 1 if training.namespace != "default" else 0
             count += 2 if training.shared_storage.enabled else 0
-        # Per EKS endpoint: ServiceAccount, Deployment, Service, PDB, Ingress, HPA; one namespace.
-        eks_endpoints = [e for e in config.serving.endpoints if e.backend == "eks"]
-        count += 6 * len(eks_endpoints) + (1 if eks_endpoints else 0)
-        # The managed Prometheus collector's ClusterRole and binding.
+        # Per EKS endpoint: ServiceAccount, Deployment, Service, PDB, Ingress, and a KEDA
+        # ScaledObject when it scales; one namespace.
+        eks_endpoints = config.eks_endpoints
+        count += 5 * len(eks_endpoints) + (1 if eks_endpoints else 0)
+        count += sum(1 for e in eks_endpoints if e.replicas.max > e.replicas.min)
+        # The managed Prometheus collector's ClusterRole and binding; KEDA's
+        # ClusterTriggerAuthentication where EKS endpoints read the workspace.
         count += 2 if config.collects_metrics else 0
+        count += 1 if config.collects_metrics and eks_endpoints else 0
         return count
 
     expected = sum(expected_objects(app.config) for app in synthesized.values())

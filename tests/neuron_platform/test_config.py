@@ -348,6 +348,34 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
         "serving.endpoints[0].pool: got 'trn'; allowed: an inference pool: none configured",
     ),
     (
+        "scaling-eks-endpoint-without-metrics",
+        with_changes(
+            ("pools", [{"name": "inf2", "purpose": "inference", "instance_types": ["inf2.48xlarge"]}]),
+            ("compile", {"enabled": True}),
+            ("operations", {"prometheus": {"enabled": False}}),
+            (
+                "serving",
+                {
+                    "endpoints": [
+                        {
+                            "name": "llama",
+                            "backend": "eks",
+                            "pool": "inf2",
+                            "model": {"hf_id": "meta-llama/Meta-Llama-3-8B-Instruct", "revision": "v1"},
+                            "target": "inf2",
+                            "batch_size": 4,
+                            "sequence_length": 4096,
+                            "tensor_parallel_size": 8,
+                            "replicas": {"min": 1, "max": 3},
+                        }
+                    ]
+                },
+            ),
+        ),
+        "serving.endpoints[0].replicas.max: got 3; EKS endpoints scale on vLLM metrics from the Prometheus "
+        "workspace; allowed: 1 (replicas.min) while operations.prometheus.enabled is false",
+    ),
+    (
         "reserved-tag-key",
         with_changes(("project.tags", {"aws:owner": "me"})),
         "project.tags: tag key 'aws:owner' must be 1-128 characters and not start with 'aws:'",

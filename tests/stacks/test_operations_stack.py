@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 from tests.conftest import SynthesizedApp
-from tests.helpers import manifests, props, resources
+from tests.helpers import props, resources
 
 
 def _as_list(value: str | list[str]) -> list[str]:
@@ -128,35 +126,9 @@ def test_no_operations_stack_unless_enabled(synthesized: dict[str, SynthesizedAp
         assert (app.platform.operations is not None) == app.config.operations.enabled, name
 
 
-def _one(app: SynthesizedApp, type_name: str) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = ops_resources(app, type_name).items()
-    return logical_id, props(resource)
-
-
-def test_metrics_workspace_is_encrypted_and_logs_to_an_encrypted_retained_group(inference_app: SynthesizedApp) -> None:
-    _, workspace = _one(inference_app, "AWS::APS::Workspace")
-    assert workspace["Alias"] == "inf-small-metrics"
-    assert "Fn::GetAtt" in workspace["KmsKeyArn"]
-    log_group_id = workspace["LoggingConfiguration"]["LogGroupArn"]["Fn::GetAtt"][0]
-    groups = ops_resources(inference_app, "AWS::Logs::LogGroup")
-    group = groups[log_group_id]
-    assert props(group)["LogGroupName"] == "/aws/vendedlogs/prometheus/inf-small"
-    assert "KmsKeyId" in props(group)
-    assert group["DeletionPolicy"] == "Retain"
-
-
-def test_alert_manager_routes_every_alert_to_the_alarm_topic(inference_app: SynthesizedApp) -> None:
-    _, workspace = _one(inference_app, "AWS::APS::Workspace")
-    parts = workspace["AlertManagerDefinition"]["Fn::Join"][1]
-    assert {"Ref": topic_id(inference_app)} in parts
-    text = "".join(p if isinstance(p, str) else "TOPIC" for p in parts)
-    config = yaml.safe_load(yaml.safe_load(text)["alertmanager_config"])
-    assert config["route"]["receiver"] == "sns"
-    (receiver,) = config["receivers"]
-    (sns_config,) = receiver["sns_configs"]
-    assert sns_config["topic_arn"] == "TOPIC"
-    assert sns_config["sigv4"] == {"region": "us-west-2"}
-    assert sns_config["send_resolved"] is True
+def test_topic_admits_the_prometheus_alert_manager(inference_app: SynthesizedApp) -> None:
+    (topic,) = ops_resources(inference_app, "AWS::SNS::Topic").values()
+    assert props(topic)["TopicName"] == "inf-small-alarms"  # the cluster stack's alert manager targets this name
     (policy,) = ops_resources(inference_app, "AWS::SNS::TopicPolicy").values()
     (aps,) = [
         s
@@ -165,81 +137,3 @@ def test_alert_manager_routes_every_alert_to_the_alarm_topic(inference_app: Synt
     ]
     assert sorted(aps["Action"]) == ["sns:GetTopicAttributes", "sns:Publish"]
     assert "aws:SourceAccount" in aps["Condition"]["StringEquals"]
-
-
-def test_collector_scrapes_the_cluster_from_private_subnets_into_the_workspace(inference_app: SynthesizedApp) -> None:
-    workspace_id, _ = _one(inference_app, "AWS::APS::Workspace")
-    _, scraper = _one(inference_app, "AWS::APS::Scraper")
-    assert scraper["Destination"]["AmpConfiguration"]["WorkspaceArn"] == {"Fn::GetAtt": [workspace_id, "Arn"]}
-    eks_source = scraper["Source"]["EksConfiguration"]
-    assert "ClusterSecurityGroupId" in json.dumps(eks_source["SecurityGroupIds"])
-    assert "Arn" in json.dumps(eks_source["ClusterArn"])
-    assert len(eks_source["SubnetIds"]) == 2
-    assert all("private" in json.dumps(s) for s in eks_source["SubnetIds"])
-    # The cluster name comes from the cluster stack, so CloudFormation encodes the YAML.
-    separator, parts = scraper["ScrapeConfiguration"]["ConfigurationBlob"]["Fn::Base64"]["Fn::Join"]
-    assert "ClusterC2E21B66" in json.dumps([p for p in parts if not isinstance(p, str)])
-    config = yaml.safe_load(separator.join(p if isinstance(p, str) else "CLUSTER" for p in parts))
-    assert config["global"]["scrape_interval"] == "60s"
-    assert config["global"]["external_labels"] == {"cluster": "CLUSTER"}
-    assert [job["job_name"] for job in config["scrape_configs"]] == [
-        "neuron-monitor",
-        "karpenter",
-        "vllm",
-        "kube-scheduler",
-    ]
-
-
-def test_collector_identity_is_mapped_without_the_role_path(inference_app: SynthesizedApp) -> None:
-    scraper_id, _ = _one(inference_app, "AWS::APS::Scraper")
-    _, entry = _one(inference_app, "AWS::EKS::AccessEntry")
-    assert entry["Username"] == "aps-collector-user"
-    assert entry["Type"] == "STANDARD"
-    assert "AccessPolicies" not in entry  # RBAC in the cluster grants read-only access, nothing more
-    role_arn = {"Fn::GetAtt": [scraper_id, "RoleArn"]}
-    assert entry["PrincipalArn"] == {
-        "Fn::Join": [
-            "/",
-            [
-                {"Fn::Select": [0, {"Fn::Split": ["/", role_arn]}]},
-                {"Fn::Select": [3, {"Fn::Split": ["/", role_arn]}]},
-            ],
-        ]
-    }
-
-
-def test_alert_rules_carry_the_configured_thresholds(inference_app: SynthesizedApp) -> None:
-    workspace_id, _ = _one(inference_app, "AWS::APS::Workspace")
-    _, namespace = _one(inference_app, "AWS::APS::RuleGroupsNamespace")
-    assert namespace["Workspace"] == {"Fn::GetAtt": [workspace_id, "Arn"]}
-    (group,) = yaml.safe_load(namespace["Data"])["groups"]
-    rules = {r["alert"]: r for r in group["rules"]}
-    assert set(rules) == {
-        "NeuronUncorrectableMemoryErrors",
-        "NeuronExecutionErrors",
-        "NeuronCoresIdle",
-        "PodsPendingTooLong",
-        "KarpenterCloudProviderErrors",
-    }
-    # inference-small sets pending_pod_minutes: 20 and idle_core_minutes: 30.
-    assert rules["PodsPendingTooLong"]["expr"].endswith("> 1200")
-    assert rules["NeuronCoresIdle"]["for"] == "30m"
-    assert rules["NeuronUncorrectableMemoryErrors"]["labels"]["severity"] == "critical"
-    for rule in rules.values():
-        assert rule["annotations"]["summary"], rule["alert"]
-        assert rule["annotations"]["action"], rule["alert"]
-
-
-def test_cluster_applies_the_collector_rbac_only_with_metrics(synthesized: dict[str, SynthesizedApp]) -> None:
-    for app in synthesized.values():
-        kinds = {
-            (obj["kind"], obj["metadata"]["name"])
-            for obj in manifests(app.template_json(app.platform.cluster))
-            if obj["kind"] in ("ClusterRole", "ClusterRoleBinding")
-        }
-        expected = (
-            {("ClusterRole", "aps-collector-role"), ("ClusterRoleBinding", "aps-collector-role-binding")}
-            if app.config.collects_metrics
-            else set()
-        )
-        assert kinds == expected, app.name

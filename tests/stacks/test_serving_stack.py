@@ -76,7 +76,7 @@ def test_probes_give_the_model_time_to_load(inference_app: SynthesizedApp) -> No
     assert container["livenessProbe"]["periodSeconds"] == 30
 
 
-def test_disruption_budget_spread_service_ingress_and_autoscaler(inference_app: SynthesizedApp) -> None:
+def test_disruption_budget_spread_service_ingress_and_scaled_object(inference_app: SynthesizedApp) -> None:
     objs = objects(inference_app)
     assert objs[("PodDisruptionBudget", "llama3-8b")]["spec"]["maxUnavailable"] == 1
     spread = objs[("Deployment", "llama3-8b")]["spec"]["template"]["spec"]["topologySpreadConstraints"]
@@ -86,10 +86,13 @@ def test_disruption_budget_spread_service_ingress_and_autoscaler(inference_app: 
     assert ingress["spec"]["ingressClassName"] == "alb"
     assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"] == "internal"
     assert "alb.ingress.kubernetes.io/certificate-arn" not in ingress["metadata"]["annotations"]
-    hpa = objs[("HorizontalPodAutoscaler", "llama3-8b")]["spec"]
-    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 6)
-    assert hpa["metrics"][0]["pods"]["metric"]["name"] == "vllm_num_requests_running"
-    assert hpa["metrics"][0]["pods"]["target"]["averageValue"] == "4"
+    scaled = objs[("ScaledObject", "llama3-8b")]["spec"]
+    assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (3, 6)
+    (trigger,) = scaled["triggers"]
+    assert trigger["metadata"]["threshold"] == "4"
+    assert trigger["metadata"]["awsRegion"] == "us-west-2"
+    assert "vllm:num_requests_running" in trigger["metadata"]["query"]
+    assert ("HorizontalPodAutoscaler", "llama3-8b") not in objs  # KEDA owns the HPA it creates
 
 
 def test_pod_identity_reads_only_this_endpoints_artifacts(inference_app: SynthesizedApp, eks_plan: Any) -> None:

@@ -442,7 +442,8 @@ class PrometheusConfig(StrictModel):
     """Neuron and cluster metrics in Amazon Managed Service for Prometheus, alerts to the topic."""
 
     enabled: bool = Field(
-        default=True, description="Create the workspace, the managed collector and the Neuron alert rules."
+        default=True,
+        description="With operations or EKS endpoints: the Prometheus workspace, collector, alert rules and KEDA.",
     )
     scrape_interval_seconds: int = Field(default=60, ge=30, le=300, description="How often the collector scrapes.")
     idle_core_utilization: float = Field(
@@ -490,9 +491,14 @@ class PlatformConfig(StrictModel):
         return any(p.efa for p in self.pools)
 
     @property
+    def eks_endpoints(self) -> list[ServingSpec]:
+        return [e for e in self.serving.endpoints if e.backend == "eks"]
+
+    @property
     def collects_metrics(self) -> bool:
-        """The operations stack runs a managed Prometheus collector against the cluster."""
-        return self.operations.enabled and self.operations.prometheus.enabled
+        """A managed Prometheus collector scrapes the cluster: for the operations alerts and
+        dashboard, and for the autoscaling of EKS endpoints."""
+        return self.operations.prometheus.enabled and (self.operations.enabled or bool(self.eks_endpoints))
 
     @property
     def efa_training_pools(self) -> list[PoolConfig]:
@@ -629,6 +635,13 @@ def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
                 )
                 continue
             pool_types = pool.instance_types
+            if endpoint.replicas.max > endpoint.replicas.min and not cfg.operations.prometheus.enabled:
+                yield Issue(
+                    f"{where}.replicas.max",
+                    f"got {endpoint.replicas.max}; EKS endpoints scale on vLLM metrics from the Prometheus "
+                    f"workspace; allowed: {endpoint.replicas.min} (replicas.min) while operations.prometheus.enabled "
+                    "is false",
+                )
         try:
             plan(endpoint, pool_types=pool_types, project=cfg.project.name)
         except PlanError as err:

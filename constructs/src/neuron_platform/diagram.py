@@ -75,8 +75,11 @@ def _kubernetes_label(resource: Mapping[str, Any]) -> str | None:
         kinds = sorted({obj.get("kind", "?") for obj in json.loads(manifest)})
         return "Kubernetes: " + ", ".join(kinds)
     if isinstance(manifest, dict) and "Fn::Join" in manifest:
-        text = "".join(p for p in manifest["Fn::Join"][1] if isinstance(p, str))
-        kinds = sorted({part.split('"')[0] for part in text.split('"kind":"')[1:]})
+        # References sit inside JSON strings: stand-ins keep the document parseable, so
+        # only the objects' own kinds count (not a scaleTargetRef's or authenticationRef's).
+        separator, parts = manifest["Fn::Join"]
+        text = separator.join(p if isinstance(p, str) else "ref" for p in parts)
+        kinds = sorted({obj.get("kind", "?") for obj in json.loads(text)})
         return "Kubernetes: " + ", ".join(kinds)
     return None
 

@@ -14,6 +14,7 @@ Sources (checked 2026-11):
 - Karpenter controller/CRD charts: public.ecr.aws/karpenter (v1.14.1 release).
 - Neuron Helm chart 1.9.0 (images 2.31.0.0): public.ecr.aws/neuron/neuron-helm-chart.
 - EFA device plugin: eks-charts ``aws-efa-k8s-device-plugin`` chart 0.5.30 (image v0.5.20).
+- KEDA 2.21.0, chart 2.21.0 (kedacore/charts).
 - AWS Load Balancer Controller v3.2.2, chart 3.2.2 (the newest pairing aws-cdk-lib 2.275
   ships, with its IAM policy, vendored in cluster/policies/).
 - AL2023 EKS AMI release v20260903 (awslabs/amazon-eks-ami); Karpenter's ``al2023@``
@@ -59,6 +60,12 @@ LOAD_BALANCER_CONTROLLER_VERSION = "v3.2.2"
 LOAD_BALANCER_CONTROLLER_CHART = HelmChartVersion(
     chart="aws-load-balancer-controller", repository="https://aws.github.io/eks-charts", version="3.2.2"
 )
+# KEDA scales EKS endpoints on vLLM metrics read from the Prometheus workspace (its
+# prometheus scaler signs AMP queries with SigV4). Chart versions track the app version.
+# Source: kedacore/keda v2.21.0 release (images ghcr.io/kedacore/keda:2.21.0), chart 2.21.0
+# from kedacore/charts; the 2.21 line is the first whose tested window reaches Kubernetes
+# 1.36 (v2.20 was tested on 1.33-1.35).
+KEDA_CHART = HelmChartVersion(chart="keda", repository="https://kedacore.github.io/charts", version="2.21.0")
 
 # The AL2023 release every Karpenter EC2NodeClass uses. Pinned: a floating alias would roll
 # every Neuron node whenever AWS ships an AMI.

@@ -6,17 +6,20 @@ from typing import Any
 
 from neuron_platform import versions
 from neuron_platform.k8s.serving import (
-    endpoint_autoscaler,
     endpoint_deployment,
     endpoint_disruption_budget,
     endpoint_ingress,
+    endpoint_scaled_object,
     endpoint_service,
     endpoint_service_account,
+    in_flight_query,
+    keda_aws_authentication,
 )
 from neuron_platform.serving.planner import plan
 from neuron_platform.serving.spec import ServingSpec
 from tests.k8s_schemas import validate
 
+QUERY_URL = "https://aps-workspaces.us-east-2.amazonaws.com/workspaces/ws-0a1b2c3d"
 CERT = "arn:aws:acm:us-east-2:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
 
 
@@ -52,7 +55,8 @@ def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
         endpoint_service(served, "serving"),
         endpoint_disruption_budget(served, "serving"),
         endpoint_ingress(served, "serving", load_balancer="neuron-qwen-trn2"),
-        endpoint_autoscaler(served, "serving"),
+        endpoint_scaled_object(served, "serving", query_url=QUERY_URL, region="us-east-2"),
+        keda_aws_authentication(),
     ]
     for obj in objects:
         validate(obj)
@@ -67,7 +71,9 @@ def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
     assert annotations["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
     assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == CERT
     assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
-    assert objects[5]["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "6"
+    (trigger,) = objects[5]["spec"]["triggers"]
+    assert trigger["metadata"]["threshold"] == "6"
+    assert trigger["metadata"]["awsRegion"] == "us-east-2"
 
 
 def test_internal_without_certificate_listens_on_http() -> None:
@@ -86,3 +92,33 @@ def test_load_balancer_names_fit_alb_limits() -> None:
     assert len(long_name) <= 32
     assert long_name == load_balancer_name("a-very-long-project-name", "an-endpoint-name-too")  # stable
     assert long_name != load_balancer_name("a-very-long-project-name", "an-endpoint-name-two")
+
+
+def test_scaled_object_scales_on_requests_in_flight_per_replica() -> None:
+    served = plan(_spec(), pool_types=["trn2.48xlarge"])
+    scaled = endpoint_scaled_object(served, "serving", query_url=QUERY_URL, region="us-east-2")["spec"]
+    assert scaled["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "qwen-trn2"}
+    assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (2, 8)
+    (trigger,) = scaled["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metricType"] == "AverageValue"  # desired replicas = in flight / threshold
+    assert trigger["metadata"]["serverAddress"] == QUERY_URL
+    assert trigger["metadata"]["query"] == in_flight_query(served, "serving")
+    assert trigger["authenticationRef"] == {"name": "aws-pod-identity", "kind": "ClusterTriggerAuthentication"}
+    # Missing metrics never scale a busy endpoint down.
+    assert scaled["fallback"]["behavior"] == "currentReplicasIfHigher"
+    assert scaled["fallback"]["replicas"] == 2
+    behavior = scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 600
+
+
+def test_in_flight_query_counts_running_and_waiting_of_this_endpoint_only() -> None:
+    query = in_flight_query(plan(_spec(), pool_types=["trn2.48xlarge"]), "serving")
+    selector = '{namespace="serving", endpoint="qwen-trn2"}'
+    assert query == f"sum(vllm:num_requests_running{selector}) + sum(vllm:num_requests_waiting{selector})"
+
+
+def test_keda_authentication_uses_the_operators_pod_identity() -> None:
+    auth = keda_aws_authentication()
+    assert auth["kind"] == "ClusterTriggerAuthentication"
+    assert auth["spec"] == {"podIdentity": {"provider": "aws"}}

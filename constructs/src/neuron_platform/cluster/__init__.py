@@ -3,6 +3,7 @@
 from neuron_platform.cluster.device_plugins import NeuronDevicePlugins
 from neuron_platform.cluster.karpenter import Karpenter
 from neuron_platform.cluster.karpenter_teardown import KarpenterTeardown
+from neuron_platform.cluster.keda import Keda
 from neuron_platform.cluster.load_balancer_controller import LoadBalancerController
 from neuron_platform.cluster.lustre_volume import LustreVolume
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, SystemNodeGroupProps
@@ -13,6 +14,7 @@ from neuron_platform.cluster.training_platform import TrainingPlatform
 __all__ = [
     "Karpenter",
     "KarpenterTeardown",
+    "Keda",
     "LoadBalancerController",
     "LustreVolume",
     "NeuronCluster",

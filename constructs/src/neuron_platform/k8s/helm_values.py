@@ -125,3 +125,8 @@ def fsx_csi_driver_values() -> dict[str, Any]:
         },
         "node": {"tolerateAllTaints": True},
     }
+
+
+def keda_values() -> dict[str, Any]:
+    """KEDA's operator, metrics server and webhooks on the system nodes (chart defaults otherwise)."""
+    return {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)}

@@ -17,8 +17,9 @@ from neuron_platform.serving.planner import ARTIFACTS_DIR, SERVING_PORT, Serving
 
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
-# vLLM's in-flight requests gauge; the HPA scales on its per-pod average.
-IN_FLIGHT_METRIC = "vllm_num_requests_running"
+# The cluster-wide KEDA authentication: the operator's own Pod Identity role (read-only
+# on the Prometheus workspace), see cluster/keda.py.
+KEDA_AWS_AUTHENTICATION = "aws-pod-identity"
 # Name of the optional Kubernetes Secret (key "token") holding a Hugging Face token.
 HF_TOKEN_SECRET = "hf-token"  # noqa: S105 - a Secret's name, not its value
 # Loading a model onto Neuron cores takes minutes; allow up to 30 before giving up.
@@ -223,36 +224,69 @@ def endpoint_ingress(plan: ServingPlan, namespace: str, *, load_balancer: str) -
     }
 
 
-def endpoint_autoscaler(plan: ServingPlan, namespace: str) -> Manifest:
-    """Scale on in-flight requests per replica (vLLM's own gauge), slowly down, quickly up."""
+def in_flight_query(plan: ServingPlan, namespace: str) -> str:
+    """PromQL: the endpoint's requests in flight (running plus queued) over all replicas."""
+    selector = f'{{namespace="{namespace}", endpoint="{plan.spec.name}"}}'
+    return f"sum(vllm:num_requests_running{selector}) + sum(vllm:num_requests_waiting{selector})"
+
+
+def endpoint_scaled_object(plan: ServingPlan, namespace: str, *, query_url: str, region: str) -> Manifest:
+    """KEDA scales the Deployment so each replica carries ``target_in_flight`` requests.
+
+    KEDA turns this into an HPA with an external metric: desired replicas = in-flight
+    requests / target. Up within minutes (a new replica may need a new Neuron node and a
+    model load), down slowly. If the workspace cannot be read, KEDA keeps the current
+    replica count, or ``replicas.min`` when that is higher; it never scales a busy
+    endpoint down on missing data.
+    """
     spec = plan.spec
     return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
         "metadata": {"name": spec.name, "namespace": namespace, "labels": _labels(plan)},
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
-            "minReplicas": spec.replicas.min,
-            "maxReplicas": spec.replicas.max,
-            "metrics": [
+            "minReplicaCount": spec.replicas.min,
+            "maxReplicaCount": spec.replicas.max,
+            "pollingInterval": 30,
+            "fallback": {"failureThreshold": 4, "replicas": spec.replicas.min, "behavior": "currentReplicasIfHigher"},
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {
+                        "scaleUp": {
+                            "stabilizationWindowSeconds": 60,
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+                        },
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": 600,
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+                        },
+                    }
+                }
+            },
+            "triggers": [
                 {
-                    "type": "Pods",
-                    "pods": {
-                        "metric": {"name": IN_FLIGHT_METRIC},
-                        "target": {"type": "AverageValue", "averageValue": str(spec.target_in_flight)},
+                    "type": "prometheus",
+                    "metricType": "AverageValue",
+                    "metadata": {
+                        "serverAddress": query_url,
+                        "awsRegion": region,
+                        "query": in_flight_query(plan, namespace),
+                        "threshold": str(spec.target_in_flight),
+                        "ignoreNullValues": "true",
                     },
+                    "authenticationRef": {"name": KEDA_AWS_AUTHENTICATION, "kind": "ClusterTriggerAuthentication"},
                 }
             ],
-            "behavior": {
-                # A new replica may need a new Neuron node: decide on a stable signal, keep it 10 minutes.
-                "scaleUp": {
-                    "stabilizationWindowSeconds": 60,
-                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
-                },
-                "scaleDown": {
-                    "stabilizationWindowSeconds": 600,
-                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
-                },
-            },
         },
+    }
+
+
+def keda_aws_authentication() -> Manifest:
+    """Triggers that reference it sign their AWS calls with the KEDA operator's credentials."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ClusterTriggerAuthentication",
+        "metadata": {"name": KEDA_AWS_AUTHENTICATION},
+        "spec": {"podIdentity": {"provider": "aws"}},
     }

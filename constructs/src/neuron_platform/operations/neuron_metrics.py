@@ -7,10 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_eks as eks
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from neuron_platform.log_encryption import logs_kms_key
@@ -35,15 +32,19 @@ class NeuronMetrics(Construct):
     - an access entry mapping the collector's service-linked role to the
       ``aps-collector-user`` identity; the cluster stack applies that user's read-only
       RBAC (:func:`neuron_platform.k8s.metrics.collector_rbac`);
-    - the rule group and the alert manager, publishing to ``alarm_topic`` (whose key and
-      policy are opened to ``aps.amazonaws.com`` from this account only).
+    - the rule group, and with ``alarm_topic_arn`` the alert manager publishing to that
+      topic (:class:`PlatformAlarms` with ``prometheus_alerts=True`` admits AMP on it). An
+      ARN rather than a topic object, so the workspace can live with the cluster while the
+      topic lives in the operations stack, deployed after it.
+
+    The workspace also serves the EKS endpoints' autoscaler (KEDA reads vLLM's metrics).
 
     Example::
 
         NeuronMetrics(self, "Metrics", project="neuron", cluster_name=cluster.cluster_name,
                       cluster_arn=cluster.cluster_arn, subnet_ids=[s.subnet_id for s in private],
                       security_group_id=cluster.cluster_security_group_id,
-                      alarm_topic=alarms.topic, alarm_key=alarms.key)
+                      alarm_topic_arn=alarm_topic_arn(self, "neuron"))
     """
 
     def __init__(
@@ -56,8 +57,7 @@ class NeuronMetrics(Construct):
         cluster_arn: str,
         subnet_ids: Sequence[str],
         security_group_id: str,
-        alarm_topic: sns.ITopic,
-        alarm_key: kms.IKey,
+        alarm_topic_arn: str | None = None,
         thresholds: AlertThresholds | None = None,
         scrape_interval_seconds: int = 60,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
@@ -65,7 +65,6 @@ class NeuronMetrics(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        same_account = {"StringEquals": {"aws:SourceAccount": stack.account}}
 
         # One key for the workspace and its logs (the logs service is admitted on it).
         self.key = logs_kms_key(
@@ -84,24 +83,6 @@ class NeuronMetrics(Construct):
             removal_policy=removal_policy,
         )
 
-        # Alert manager publishes to the alarm topic: open its key and policy to AMP.
-        alarm_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("aps.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions=same_account,
-            )
-        )
-        alarm_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("aps.amazonaws.com")],
-                actions=["sns:Publish", "sns:GetTopicAttributes"],
-                resources=[alarm_topic.topic_arn],
-                conditions=same_account,
-            )
-        )
-
         self.workspace = aps.CfnWorkspace(
             self,
             "Workspace",
@@ -110,7 +91,9 @@ class NeuronMetrics(Construct):
             logging_configuration=aps.CfnWorkspace.LoggingConfigurationProperty(
                 log_group_arn=self.log_group.log_group_arn
             ),
-            alert_manager_definition=alertmanager_definition(topic_arn=alarm_topic.topic_arn, region=stack.region),
+            alert_manager_definition=(
+                alertmanager_definition(topic_arn=alarm_topic_arn, region=stack.region) if alarm_topic_arn else None
+            ),
         )
         self.workspace.apply_removal_policy(removal_policy)
 
@@ -151,6 +134,16 @@ class NeuronMetrics(Construct):
             workspace=self.workspace.attr_arn,
             data=to_yaml(alert_rules(thresholds or AlertThresholds())),
         )
+
+    @property
+    def workspace_arn(self) -> str:
+        return self.workspace.attr_arn
+
+    @property
+    def query_url(self) -> str:
+        """The workspace's Prometheus API root for clients (KEDA), without a trailing slash."""
+        stack = Stack.of(self)
+        return f"https://aps-workspaces.{stack.region}.{stack.url_suffix}/workspaces/{self.workspace.attr_workspace_id}"
 
     @property
     def query_endpoint(self) -> str:

@@ -43,6 +43,15 @@ def endpoint_5xx_metric(variant: SageMakerVariant) -> cloudwatch.Metric:
     )
 
 
+def alarm_topic_name(project: str) -> str:
+    return f"{project}-alarms"
+
+
+def alarm_topic_arn(scope: Construct, project: str) -> str:
+    """The alarm topic's ARN, known before the topic exists (its name is fixed)."""
+    return Stack.of(scope).format_arn(service="sns", resource=alarm_topic_name(project))
+
+
 class PlatformAlarms(Construct):
     """One SNS topic (KMS, CloudWatch and AWS Budgets may publish) and the alarms on it:
 
@@ -51,6 +60,9 @@ class PlatformAlarms(Construct):
     - ``CompileFailures``: a compile pipeline run failed;
     - ``<endpoint>-5xx``: a SageMaker endpoint answers with server errors;
     - a monthly AWS Budget on the project's cost-allocation tag (actual and forecast).
+
+    The topic is named ``<project>-alarms`` (:func:`alarm_topic_arn`); with
+    ``prometheus_alerts`` its key and policy also admit the Prometheus alert manager.
 
     Missing data is "not breaching": an idle platform is quiet.
 
@@ -75,6 +87,7 @@ class PlatformAlarms(Construct):
         endpoint_5xx_per_5_minutes: int = 5,
         monthly_budget_usd: int | None = None,
         budget_alert_percent: int = 80,
+        prometheus_alerts: bool = False,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -87,6 +100,8 @@ class PlatformAlarms(Construct):
             removal_policy=removal_policy,
         )
         publishers = ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]
+        if prometheus_alerts:
+            publishers.append("aps.amazonaws.com")
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal(p) for p in publishers],
@@ -95,7 +110,14 @@ class PlatformAlarms(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
-        self.topic = sns.Topic(self, "Topic", display_name=f"{project} alarms", master_key=self.key, enforce_ssl=True)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            topic_name=alarm_topic_name(project),
+            display_name=f"{project} alarms",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("budgets.amazonaws.com")],
@@ -104,6 +126,15 @@ class PlatformAlarms(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
+        if prometheus_alerts:
+            self.topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal("aps.amazonaws.com")],
+                    actions=["sns:Publish", "sns:GetTopicAttributes"],
+                    resources=[self.topic.topic_arn],
+                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                )
+            )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         action = actions.SnsAction(self.topic)

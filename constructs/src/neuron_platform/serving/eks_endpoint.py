@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aws_cdk import Stack
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -11,10 +12,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IDependable
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.k8s.serving import (
-    endpoint_autoscaler,
     endpoint_deployment,
     endpoint_disruption_budget,
     endpoint_ingress,
+    endpoint_scaled_object,
     endpoint_service,
     endpoint_service_account,
     load_balancer_name,
@@ -27,13 +28,16 @@ class EksEndpoint(Construct):
     """One EKS endpoint from its plan: a Pod Identity role that can only read this endpoint's
     artifacts, and the ServiceAccount, Deployment (init container fetches the artifacts;
     vLLM serves them on the planned devices with the Neuron scheduler), Service,
-    PodDisruptionBudget, ALB Ingress and HorizontalPodAutoscaler.
+    PodDisruptionBudget and ALB Ingress; when ``replicas.max`` exceeds ``replicas.min``, a
+    KEDA ScaledObject on vLLM's in-flight requests read from ``metrics_query_url`` (the
+    Prometheus workspace; the cluster needs KEDA, see :class:`Keda`).
 
     Example::
 
         plan_ = plan(spec, pool_types=pool.instance_types, project="neuron")
         EksEndpoint(self, "Llama", cluster=cluster, plan=plan_, project="neuron", namespace="serving",
-                    bucket=store.bucket, key=store.key, depends_on=[lbc.chart])
+                    bucket=store.bucket, key=store.key, metrics_query_url=metrics.query_url,
+                    depends_on=[lbc.chart, keda.authentication])
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class EksEndpoint(Construct):
         namespace: str,
         bucket: s3.IBucket,
         key: kms.IKey,
+        metrics_query_url: str | None = None,
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -62,19 +67,21 @@ class EksEndpoint(Construct):
         self.association = self.identity.associate(
             cluster_name=cluster.cluster_name, namespace=namespace, service_account=name
         )
-        self.manifest = eks.KubernetesManifest(
-            self,
-            "Objects",
-            cluster=cluster,
-            manifest=[
-                endpoint_service_account(plan, namespace),
-                endpoint_deployment(plan, namespace=namespace, artifacts_url=self.artifacts_url),
-                endpoint_service(plan, namespace),
-                endpoint_disruption_budget(plan, namespace),
-                endpoint_ingress(plan, namespace, load_balancer=self.load_balancer_name),
-                endpoint_autoscaler(plan, namespace),
-            ],
-        )
+        objects = [
+            endpoint_service_account(plan, namespace),
+            endpoint_deployment(plan, namespace=namespace, artifacts_url=self.artifacts_url),
+            endpoint_service(plan, namespace),
+            endpoint_disruption_budget(plan, namespace),
+            endpoint_ingress(plan, namespace, load_balancer=self.load_balancer_name),
+        ]
+        self.autoscaled = plan.spec.replicas.max > plan.spec.replicas.min
+        if self.autoscaled:
+            if metrics_query_url is None:
+                raise ValueError(f"endpoint {name} scales between replicas; it needs metrics_query_url (KEDA)")
+            objects.append(
+                endpoint_scaled_object(plan, namespace, query_url=metrics_query_url, region=Stack.of(self).region)
+            )
+        self.manifest = eks.KubernetesManifest(self, "Objects", cluster=cluster, manifest=objects)
         self.manifest.node.add_dependency(self.association, self.artifact_policy)
         for dependency in depends_on:
             self.manifest.node.add_dependency(dependency)
