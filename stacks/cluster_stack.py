@@ -137,6 +137,7 @@ class ClusterStack(Stack):
                     idle_core_minutes=prometheus.idle_core_minutes,
                     pending_pod_minutes=prometheus.pending_pod_minutes,
                     execution_errors_per_10_minutes=prometheus.execution_errors_per_10_minutes,
+                    endpoint_5xx_per_5_minutes=config.operations.endpoint_5xx_per_5_minutes,
                 ),
                 scrape_interval_seconds=prometheus.scrape_interval_seconds,
                 log_retention=log_retention,

@@ -69,6 +69,7 @@ def test_collector_scrapes_the_cluster_from_private_subnets_into_the_workspace(i
     assert config["global"] == {"scrape_interval": "60s", "external_labels": {"cluster": "inf-small"}}
     assert [job["job_name"] for job in config["scrape_configs"]] == [
         "neuron-monitor",
+        "node-problem-detector",
         "karpenter",
         "vllm",
         "kube-scheduler",
@@ -117,14 +118,17 @@ def test_alert_rules_carry_the_configured_thresholds(inference_app: SynthesizedA
     rules = {r["alert"]: r for r in group["rules"]}
     assert set(rules) == {
         "NeuronUncorrectableMemoryErrors",
+        "NeuronHealthCondition",
         "NeuronExecutionErrors",
         "NeuronCoresIdle",
+        "EndpointServerErrors",
         "PodsPendingTooLong",
         "KarpenterCloudProviderErrors",
     }
     # inference-small sets pending_pod_minutes: 20 and idle_core_minutes: 30.
     assert rules["PodsPendingTooLong"]["expr"].endswith("> 1200")
     assert rules["NeuronCoresIdle"]["for"] == "30m"
+    assert rules["EndpointServerErrors"]["expr"].endswith(">= 5")  # operations.endpoint_5xx_per_5_minutes
     assert rules["NeuronUncorrectableMemoryErrors"]["labels"]["severity"] == "critical"
     for rule in rules.values():
         assert rule["annotations"]["summary"], rule["alert"]

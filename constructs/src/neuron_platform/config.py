@@ -470,7 +470,7 @@ class OperationsConfig(StrictModel):
     interruption_backlog: int = Field(
         default=10, ge=1, description="Interruption messages waiting 15 minutes that mean Karpenter is not draining."
     )
-    endpoint_5xx_per_5_minutes: int = Field(default=5, ge=1, description="Server errors per SageMaker endpoint.")
+    endpoint_5xx_per_5_minutes: int = Field(default=5, ge=1, description="Server errors per endpoint in 5 minutes.")
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
 
 

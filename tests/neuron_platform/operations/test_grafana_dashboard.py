@@ -22,6 +22,8 @@ def test_dashboard_covers_what_on_call_watches() -> None:
         "Karpenter launches (15 min)",
         "Karpenter interruptions and disruptions (15 min)",
         "Endpoint latency p99",
+        "Endpoint server errors per second",
+        "Neuron health conditions (node problem detector)",
         "Endpoint generated tokens per second",
     ):
         assert expected in titles

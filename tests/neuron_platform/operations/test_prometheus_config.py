@@ -14,6 +14,8 @@ from neuron_platform.operations.prometheus_config import (
     KARPENTER_METRICS,
     NEURON_METRICS,
     NEURON_MONITOR_PORT,
+    NODE_PROBLEM_DETECTOR_PORT,
+    NODE_PROBLEM_METRICS,
     SCHEDULER_METRICS,
     VLLM_METRICS,
     AlertThresholds,
@@ -24,7 +26,7 @@ from neuron_platform.operations.prometheus_config import (
     to_yaml,
 )
 
-KEPT = NEURON_METRICS + KARPENTER_METRICS + VLLM_METRICS + SCHEDULER_METRICS
+KEPT = NEURON_METRICS + NODE_PROBLEM_METRICS + KARPENTER_METRICS + VLLM_METRICS + SCHEDULER_METRICS
 # PromQL words that are not metric names.
 PROMQL_WORDS = {
     "sum", "by", "avg", "max", "count", "increase", "rate", "histogram_quantile", "or", "vector", "le",
@@ -60,6 +62,28 @@ def test_neuron_monitor_job_matches_the_chart_exporter() -> None:
     assert keep["action"] == "keep"
     assert keep["regex"] == f"neuron-monitor;{NEURON_MONITOR_PORT}"
     assert neuron_chart_values()["monitor"]["exporter"]["port"] == NEURON_MONITOR_PORT
+
+
+def test_node_problem_detector_job_matches_the_exporter_the_chart_runs() -> None:
+    keep = job("node-problem-detector")["relabel_configs"][0]
+    assert keep["regex"] == f"node-problem-detector;{NODE_PROBLEM_DETECTOR_PORT}"
+    npd = neuron_chart_values()["npd"]
+    assert npd["nodeRecovery"]["enabled"] is False  # monitor mode
+    command = npd["nodeProblemDetector"]["image"]["command"]
+    # NPD's exporter binds 127.0.0.1 unless told otherwise; the collector scrapes the pod address.
+    assert "--prometheus-address=0.0.0.0" in command
+    assert f"--prometheus-port={NODE_PROBLEM_DETECTOR_PORT}" in command
+    assert "--config.system-log-monitor=/config/kernel-monitor.json" in command
+
+
+def test_neuron_health_and_endpoint_errors_alert() -> None:
+    rules = {r.name: r for r in alert_list(AlertThresholds(endpoint_5xx_per_5_minutes=7))}
+    assert rules["NeuronHealthCondition"].expr == (
+        'max by (cluster, node, reason) (problem_gauge{type="NeuronHealth"}) > 0'
+    )
+    assert rules["NeuronHealthCondition"].severity == "critical"
+    assert 'status="5xx"' in rules["EndpointServerErrors"].expr
+    assert rules["EndpointServerErrors"].expr.endswith(">= 7")
 
 
 def test_vllm_job_finds_endpoint_pods_by_the_label_the_platform_sets() -> None:

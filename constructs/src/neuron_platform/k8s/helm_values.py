@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuron_platform.capacity import EFA_LABEL, NEURON_TAINT_KEY
-from neuron_platform.operations.prometheus_config import NEURON_MONITOR_PORT
+from neuron_platform.operations.prometheus_config import NEURON_MONITOR_PORT, NODE_PROBLEM_DETECTOR_PORT
 
 SYSTEM_NODE_LABEL = "neuron-platform/role"
 SYSTEM_NODE_VALUE = "system"
@@ -48,6 +48,17 @@ def karpenter_values(
     }
 
 
+def node_problem_detector_command() -> list[str]:
+    """The detector with the chart's kernel-log rules (mounted at /config) and a reachable exporter."""
+    return [
+        "/node-problem-detector",
+        "--logtostderr",
+        "--config.system-log-monitor=/config/kernel-monitor.json",
+        "--prometheus-address=0.0.0.0",
+        f"--prometheus-port={NODE_PROBLEM_DETECTOR_PORT}",
+    ]
+
+
 def neuron_chart_values() -> dict[str, Any]:
     """Neuron chart: device plugin, the scheduler extension as `my-scheduler`, monitor, NPD.
 
@@ -72,7 +83,13 @@ def neuron_chart_values() -> dict[str, Any]:
             "enabled": True,
             "exporter": {"port": NEURON_MONITOR_PORT, "tolerations": [NEURON_TOLERATION]},
         },
-        "npd": {"enabled": True, "nodeRecovery": {"enabled": False}},
+        # Monitor mode; its Prometheus exporter listens on the pod address (NPD's default
+        # is 127.0.0.1) so the managed collector can read the Neuron health conditions.
+        "npd": {
+            "enabled": True,
+            "nodeRecovery": {"enabled": False},
+            "nodeProblemDetector": {"image": {"command": node_problem_detector_command()}},
+        },
     }
 
 

@@ -48,6 +48,10 @@ PANELS: tuple[Panel, ...] = (
         (('sum by (node) (increase(hardware_ecc_events_total{event_type=~".*_uncorrected"}[1h]))', "{{node}}"),),
     ),
     Panel(
+        "Neuron health conditions (node problem detector)",
+        (('max by (node, reason) (problem_gauge{type="NeuronHealth"})', "{{node}} {{reason}}"),),
+    ),
+    Panel(
         "Nodes per NodePool",
         (('count by (nodepool) (karpenter_nodes_allocatable{resource_type="cpu"})', "{{nodepool}}"),),
     ),
@@ -92,6 +96,10 @@ PANELS: tuple[Panel, ...] = (
             ),
         ),
         unit="s",
+    ),
+    Panel(
+        "Endpoint server errors per second",
+        (('sum by (endpoint) (rate(http_requests_total{job="vllm", status="5xx"}[5m]))', "{{endpoint}}"),),
     ),
     Panel(
         "Endpoint generated tokens per second",

@@ -2,12 +2,12 @@
 
 Plain Python (no CDK) so tests, the Grafana dashboard and the docs share one source:
 
-- :func:`scrape_config` is the collector's Prometheus configuration: neuron-monitor on
-  every Neuron node, the Karpenter controller, the vLLM servers of EKS endpoints, and the
-  EKS control plane's scheduler;
+- :func:`scrape_config` is the collector's Prometheus configuration: neuron-monitor and
+  the node problem detector on every Neuron node, the Karpenter controller, the vLLM
+  servers of EKS endpoints, and the EKS control plane's scheduler;
 - :func:`alert_rules` is the rule file of the workspace: Neuron hardware and execution
-  errors, NeuronCores idle while a model is loaded, pods pending too long, Karpenter
-  launch failures;
+  errors, Neuron health conditions, NeuronCores idle while a model is loaded, EKS
+  endpoint server errors, pods pending too long, Karpenter launch failures;
 - :func:`alertmanager_definition` routes every alert to the platform's SNS topic.
 
 Metric names are the exporters' own: neuron-monitor's Prometheus companion
@@ -29,6 +29,10 @@ from neuron_platform.serving.planner import SERVING_PORT
 NEURON_MONITOR_CONTAINER = "neuron-monitor"
 NEURON_MONITOR_PORT = 8000
 KARPENTER_METRICS_PORT = 8080
+# The Neuron chart's node problem detector; the platform makes its exporter listen on the
+# pod address (NPD's default is 127.0.0.1), see k8s/helm_values.py.
+NODE_PROBLEM_DETECTOR_CONTAINER = "node-problem-detector"
+NODE_PROBLEM_DETECTOR_PORT = 20257
 # The label the platform puts on every EKS endpoint pod (k8s/serving.py).
 ENDPOINT_COMPONENT = "neuron-endpoint"
 VLLM_PORT = SERVING_PORT
@@ -58,7 +62,9 @@ KARPENTER_METRICS = (
     "karpenter_interruption_received_messages_total",
     "karpenter_cloudprovider_errors_total",
 )
+NODE_PROBLEM_METRICS = ("problem_gauge", "problem_counter")
 VLLM_METRICS = (
+    "http_requests_total",
     "vllm:num_requests_running",
     "vllm:num_requests_waiting",
     "vllm:e2e_request_latency_seconds_.*",
@@ -68,6 +74,8 @@ VLLM_METRICS = (
     "vllm:request_success_total",
 )
 SCHEDULER_METRICS = ("scheduler_pending_pods",)
+# The node problem detector's condition for Neuron hardware (its kernel-log rules).
+NEURON_HEALTH_CONDITION = "NeuronHealth"
 # Never fold long lines: CDK tokens (the topic ARN) must stay whole inside the YAML.
 _NO_WRAP = 1_000_000
 
@@ -84,6 +92,8 @@ class AlertThresholds:
     pending_pod_minutes: int = 15
     # Neuron runtime execution errors per node in 10 minutes that page.
     execution_errors_per_10_minutes: int = 1
+    # Server errors an EKS endpoint's vLLM answers in 5 minutes.
+    endpoint_5xx_per_5_minutes: int = 5
 
 
 def _keep(metric_names: tuple[str, ...]) -> dict[str, Any]:
@@ -125,6 +135,22 @@ def scrape_config(*, cluster_name: str, interval_seconds: int = 60) -> dict[str,
                     *_pod_labels(),
                 ],
                 "metric_relabel_configs": [_keep(NEURON_METRICS)],
+            },
+            {
+                "job_name": "node-problem-detector",
+                "kubernetes_sd_configs": [{"role": "pod"}],
+                "relabel_configs": [
+                    {
+                        "source_labels": [
+                            "__meta_kubernetes_pod_container_name",
+                            "__meta_kubernetes_pod_container_port_number",
+                        ],
+                        "regex": f"{NODE_PROBLEM_DETECTOR_CONTAINER};{NODE_PROBLEM_DETECTOR_PORT}",
+                        "action": "keep",
+                    },
+                    *_pod_labels(),
+                ],
+                "metric_relabel_configs": [_keep(NODE_PROBLEM_METRICS)],
             },
             {
                 "job_name": "karpenter",
@@ -223,6 +249,16 @@ def alert_list(thresholds: AlertThresholds) -> list[AlertRule]:
             "replaces it. Jobs on it must restart from their last checkpoint.",
         ),
         AlertRule(
+            name="NeuronHealthCondition",
+            expr=f'max by (cluster, node, reason) (problem_gauge{{type="{NEURON_HEALTH_CONDITION}"}}) > 0',
+            for_minutes=0,
+            severity="critical",
+            summary="The node problem detector set {{ $labels.reason }} on node {{ $labels.node }}.",
+            action="A Neuron device reported a hardware error in the kernel log: drain the node (kubectl drain "
+            "{{ $labels.node }} --ignore-daemonsets) and let Karpenter replace it; node repair acts on the node "
+            "monitoring agent's condition, not on this one.",
+        ),
+        AlertRule(
             name="NeuronExecutionErrors",
             expr="sum by (cluster, node, error_type) (increase(execution_errors_total[10m]))"
             f" >= {t.execution_errors_per_10_minutes}",
@@ -252,6 +288,16 @@ def alert_list(thresholds: AlertThresholds) -> list[AlertRule]:
             " minutes for a node.",
             action="kubectl describe pod shows why: a NodePool limit reached, no capacity of the type in the zone "
             "(check capacity reservations), or a Neuron device count the scheduler cannot place.",
+        ),
+        AlertRule(
+            name="EndpointServerErrors",
+            expr='sum by (cluster, namespace, endpoint) (increase(http_requests_total{job="vllm", status="5xx"}[5m]))'
+            f" >= {t.endpoint_5xx_per_5_minutes}",
+            for_minutes=0,
+            severity="warning",
+            summary="EKS endpoint {{ $labels.endpoint }} answered with server errors.",
+            action="kubectl logs -n {{ $labels.namespace }} -l app.kubernetes.io/name={{ $labels.endpoint }}: an "
+            "out-of-memory device, a request longer than the compiled sequence length, or a crashed engine.",
         ),
         AlertRule(
             name="KarpenterCloudProviderErrors",
