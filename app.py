@@ -25,7 +25,9 @@ def main() -> int:
         print("\n".join(err.messages()), file=sys.stderr)
         return 2
     # A versions.py edit that breaks a known combination stops here, before anything deploys.
-    problems = versions.check_compatibility() + versions.check_artifact_compatibility()
+    problems = (
+        versions.check_compatibility() + versions.check_artifact_compatibility() + versions.check_driver_compatibility()
+    )
     if problems:
         print("\n".join(f"versions error: {p}" for p in problems), file=sys.stderr)
         return 2

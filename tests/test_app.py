@@ -27,3 +27,17 @@ def test_app_refuses_an_incompatible_version_combination(
         capsys.readouterr().err.strip()
         == "versions error: inf2: serving image runs SDK 2.31.1 but compiles use SDK 2.30.0"
     )
+
+
+def test_app_refuses_an_ami_older_than_the_images_need(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = versions.check_driver_compatibility
+
+    def with_older_ami(**kwargs: object) -> list[str]:
+        return original(ami_release="v20260801", **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(versions, "check_driver_compatibility", with_older_ami)
+    module = runpy.run_path(str(REPO / "app.py"), run_name="not_main")
+    assert module["main"]() == 2
+    assert "versions error: serving trn2: Neuron SDK 2.32.0 needs Neuron driver 2.30.2.0" in capsys.readouterr().err

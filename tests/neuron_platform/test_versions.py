@@ -114,3 +114,47 @@ def test_pinned_compile_and_serving_sdks_agree() -> None:
 )
 def test_artifacts_compiled_for_another_sdk_are_reported(kwargs: dict[str, object], problem: str) -> None:
     assert problem in versions.check_artifact_compatibility(**kwargs)  # type: ignore[arg-type]
+
+
+def test_pinned_ami_carries_the_driver_every_pool_image_needs() -> None:
+    assert versions.check_driver_compatibility() == []
+    # The AMI installs the newest driver when built; v20260903 was built after SDK 2.32.0.
+    assert versions.ami_neuron_driver(versions.AL2023_AMI_RELEASE) == "2.30.2.0"
+    assert versions.required_neuron_driver("2.32.0") == "2.30.2.0"
+    assert versions.required_neuron_driver("2.31.1") == "2.29.0.0"  # patch releases use their minor's driver
+    assert versions.required_neuron_driver("2.26.1") is None  # older than the table: any listed driver
+
+
+def test_ami_driver_counts_only_drivers_released_before_the_build() -> None:
+    # SDK 2.32.0 (driver 2.30.2.0) shipped on 2026-08-17; an AMI dated two days later was
+    # already being built.
+    assert versions.ami_neuron_driver("v20260819") == "2.29.0.0"
+    assert versions.ami_neuron_driver("v20260820") == "2.30.2.0"
+    assert versions.ami_neuron_driver("v20260101") is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        (
+            {"ami_release": "v20260801"},
+            "serving trn2: Neuron SDK 2.32.0 needs Neuron driver 2.30.2.0 or newer; "
+            "AMI al2023@v20260801 carries 2.29.0.0",
+        ),
+        (
+            {"ami_release": "v20260301"},
+            "serving inf2: Neuron SDK 2.31.1 needs Neuron driver 2.29.0.0 or newer; "
+            "AMI al2023@v20260301 carries an older driver than any tabled",
+        ),
+        (
+            {"images": {"serving trn2": "x:0.30.0-neuronx-py313-sdk2.34.0-ubuntu24.04"}},
+            "serving trn2: Neuron SDK 2.34.0 is newer than NEURON_DRIVER_RELEASES; add its driver",
+        ),
+        (
+            {"images": {"training": "x:2.8.0-neuronx-py311"}},
+            "training: image x:2.8.0-neuronx-py311 names no Neuron SDK release in its tag",
+        ),
+    ],
+)
+def test_images_newer_than_the_ami_driver_are_reported(kwargs: dict[str, object], problem: str) -> None:
+    assert problem in versions.check_driver_compatibility(**kwargs)  # type: ignore[arg-type]

@@ -24,8 +24,9 @@ Sources (checked 2026-11):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 KUBERNETES_VERSION = "1.36"
 # Python package of the kubectl/helm Lambda layer; must match KUBERNETES_VERSION's minor.
@@ -204,4 +205,79 @@ def check_artifact_compatibility(
     tagged = image_sdk(f"x:{sagemaker_tag}")
     if tagged != sagemaker_sdk:
         problems.append(f"sagemaker: image tag runs SDK {tagged} but compiles use SDK {sagemaker_sdk}")
+    return problems
+
+
+@dataclass(frozen=True)
+class NeuronDriverRelease:
+    """The Neuron driver (aws-neuronx-dkms) a Neuron SDK release shipped, and when."""
+
+    sdk: str
+    driver: str
+    released: date
+
+
+# From the Neuron SDK release notes ("Neuron Component Release Notes" and the release date
+# of each version; SDKs older than the first row run on any driver listed). A
+# runtime needs the driver of its own SDK release or newer; newer drivers serve older
+# runtimes. Add a row with every SDK release the platform moves to.
+NEURON_DRIVER_RELEASES: tuple[NeuronDriverRelease, ...] = (
+    NeuronDriverRelease("2.30.0", "2.28.0.0", date(2026, 5, 21)),
+    NeuronDriverRelease("2.31.0", "2.29.0.0", date(2026, 7, 7)),
+    NeuronDriverRelease("2.32.0", "2.30.2.0", date(2026, 8, 17)),
+    NeuronDriverRelease("2.33.0", "2.31.7.0", date(2026, 10, 19)),
+)
+# The EKS AL2023 Neuron AMI installs the newest aws-neuronx-dkms from the Neuron repository
+# when it is built (amazon-eks-ami install-neuron-driver.sh, no version pin); builds start a
+# few days before the release date in the alias, so a driver counts only once it is older
+# than that margin.
+AMI_BUILD_LEAD = timedelta(days=3)
+
+
+def ami_release_date(release: str) -> date:
+    """``v20260903`` -> 2026-09-03."""
+    return datetime.strptime(release.removeprefix("v"), "%Y%m%d").replace(tzinfo=UTC).date()
+
+
+def ami_neuron_driver(release: str, table: Sequence[NeuronDriverRelease] = NEURON_DRIVER_RELEASES) -> str | None:
+    """The Neuron driver an AL2023 AMI release carries at least (None: older than the table)."""
+    built_by = ami_release_date(release) - AMI_BUILD_LEAD
+    shipped = [r for r in table if r.released <= built_by]
+    return max(shipped, key=lambda r: _semver(r.driver)).driver if shipped else None
+
+
+def required_neuron_driver(sdk: str, table: Sequence[NeuronDriverRelease] = NEURON_DRIVER_RELEASES) -> str | None:
+    """The oldest driver a runtime of ``sdk`` may run on (None: older than every tabled driver)."""
+    minor = _semver(sdk)[:2]
+    own = [r for r in table if _semver(r.sdk)[:2] <= minor]
+    return max(own, key=lambda r: _semver(r.sdk)).driver if own else None
+
+
+def check_driver_compatibility(
+    *,
+    ami_release: str = AL2023_AMI_RELEASE,
+    images: Mapping[str, str] | None = None,
+    table: Sequence[NeuronDriverRelease] = NEURON_DRIVER_RELEASES,
+) -> list[str]:
+    """Every Neuron image that runs on the pools needs a driver the pinned AMI has."""
+    if images is None:
+        images = {**{f"serving {t}": i for t, i in SERVING_IMAGES.items()}, "training": TRAINING_IMAGE}
+    problems: list[str] = []
+    available = ami_neuron_driver(ami_release, table)
+    for name, image in sorted(images.items()):
+        sdk = image_sdk(image)
+        if sdk is None:
+            problems.append(f"{name}: image {image} names no Neuron SDK release in its tag")
+            continue
+        if _semver(sdk)[:2] > _semver(table[-1].sdk)[:2]:
+            problems.append(f"{name}: Neuron SDK {sdk} is newer than NEURON_DRIVER_RELEASES; add its driver")
+            continue
+        needed = required_neuron_driver(sdk, table)
+        if needed is None:
+            continue
+        if available is None or _semver(available) < _semver(needed):
+            problems.append(
+                f"{name}: Neuron SDK {sdk} needs Neuron driver {needed} or newer; AMI al2023@{ami_release} "
+                f"carries {available or 'an older driver than any tabled'}"
+            )
     return problems
