@@ -27,15 +27,16 @@ def joined(value: dict[str, Any], stand_in: str) -> str:
     return separator.join(p if isinstance(p, str) else stand_in for p in parts)
 
 
-def test_metrics_workspace_is_encrypted_and_logs_to_a_retained_encrypted_group(inference_app: SynthesizedApp) -> None:
+def test_metrics_workspace_logs_to_a_retained_encrypted_group(inference_app: SynthesizedApp) -> None:
     workspace_id, workspace = one(inference_app, "AWS::APS::Workspace")
     assert workspace["Alias"] == "inf-small-metrics"
-    key_id = workspace["KmsKeyArn"]["Fn::GetAtt"][0]
-    assert props(cluster_resources(inference_app, "AWS::KMS::Key")[key_id])["EnableKeyRotation"] is True
+    # AMP's own encryption: a workspace with a customer managed key takes no managed collector.
+    assert "KmsKeyArn" not in workspace
     log_group_id = workspace["LoggingConfiguration"]["LogGroupArn"]["Fn::GetAtt"][0]
     group = cluster_resources(inference_app, "AWS::Logs::LogGroup")[log_group_id]
     assert props(group)["LogGroupName"] == "/aws/vendedlogs/prometheus/inf-small"
-    assert props(group)["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    key_id = props(group)["KmsKeyId"]["Fn::GetAtt"][0]
+    assert props(cluster_resources(inference_app, "AWS::KMS::Key")[key_id])["EnableKeyRotation"] is True
     assert group["DeletionPolicy"] == "Retain"
     assert cluster_resources(inference_app, "AWS::APS::Workspace")[workspace_id]["DeletionPolicy"] == "Retain"
 

@@ -25,7 +25,8 @@ class NeuronMetrics(Construct):
     """An AMP workspace fed by an AWS managed collector (no agent in the cluster), with the
     platform's alert rules routed to the alarm topic.
 
-    - the workspace: KMS-encrypted, its rule and alert-manager logs in a group under the same key;
+    - the workspace (AMP's encryption at rest: a customer managed key would shut out the
+      managed collector), its rule and alert-manager logs in a KMS-encrypted group;
     - the collector (``AWS::APS::Scraper``): ENIs in ``subnet_ids`` with the cluster
       security group, scraping neuron-monitor, Karpenter, vLLM endpoints and the EKS
       scheduler (see :mod:`neuron_platform.operations.prometheus_config`);
@@ -66,11 +67,12 @@ class NeuronMetrics(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
-        # One key for the workspace and its logs (the logs service is admitted on it).
-        self.key = logs_kms_key(
+        # The workspace keeps AMP's own encryption at rest: workspaces created with a
+        # customer managed key cannot be fed by AWS managed collectors. Its logs get a key.
+        self.log_key = logs_kms_key(
             self,
-            "WorkspaceKey",
-            description=f"Encrypts the Prometheus workspace of {project} and its logs",
+            "WorkspaceLogKey",
+            description=f"Encrypts the Prometheus workspace logs of {project}",
             removal_policy=removal_policy,
         )
         # The vendedlogs prefix lets the service manage its delivery policy on the group.
@@ -78,7 +80,7 @@ class NeuronMetrics(Construct):
             self,
             "WorkspaceLogs",
             log_group_name=f"/aws/vendedlogs/prometheus/{project}",
-            encryption_key=self.key,
+            encryption_key=self.log_key,
             retention=log_retention,
             removal_policy=removal_policy,
         )
@@ -87,7 +89,6 @@ class NeuronMetrics(Construct):
             self,
             "Workspace",
             alias=f"{project}-metrics",
-            kms_key_arn=self.key.key_arn,
             logging_configuration=aps.CfnWorkspace.LoggingConfigurationProperty(
                 log_group_arn=self.log_group.log_group_arn
             ),
