@@ -2,8 +2,9 @@
 
 CRD-based kinds (Karpenter, Kubeflow) are validated with jsonschema against the vendored
 CRDs in tests/schemas/; KEDA kinds with the validators the pinned npm package
-@kubernetes-models/keda generates from KEDA's CRDs (types, enums and required fields;
-like the API server, they do not reject unknown fields); core kinds with
+@kubernetes-models/keda generates from KEDA's CRDs (types, enums and required fields)
+plus the TypeScript compiler's excess-property check over the same package's types
+(unknown fields); core kinds with
 kubernetes-validate at the cluster's version. CEL rules (x-kubernetes-validations) are
 not evaluated here; the API server does that.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ from neuron_platform import versions
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 KEDA_VALIDATOR = Path(__file__).resolve().parent / "keda_validate.mjs"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TSC = REPO_ROOT / "node_modules" / ".bin" / "tsc"
 KEDA_GROUP = "keda.sh/"
 
 
@@ -34,12 +39,47 @@ class SchemaError(AssertionError):
 
 
 def validate_keda(objects: list[dict[str, Any]]) -> None:
-    """Raise :class:`SchemaError` naming each invalid KEDA object (one Node process for all)."""
+    """Raise :class:`SchemaError` naming each invalid KEDA object.
+
+    Two passes: the package's validators (types, enums, required fields), then the
+    TypeScript compiler over the package's types, whose excess-property check rejects
+    fields KEDA does not know (the API server would silently drop them).
+    """
     result = subprocess.run(
         ["node", str(KEDA_VALIDATOR)], input=json.dumps(objects), capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise SchemaError(result.stdout.strip() or result.stderr.strip())
+    _check_known_fields(objects)
+
+
+def _check_known_fields(objects: list[dict[str, Any]]) -> None:
+    lines = []
+    for i, obj in enumerate(objects):
+        group, version = obj["apiVersion"].split("/")
+        kind = obj["kind"]
+        lines.append(f'import type {{ I{kind} as T{i} }} from "@kubernetes-models/keda/{group}/{version}/{kind}";')
+        lines.append(f"export const o{i}: T{i} = {json.dumps(obj)};")
+    # Inside node_modules so the compiler resolves the package from the repository.
+    workdir = Path(tempfile.mkdtemp(dir=_keda_cache()))
+    source = workdir / "objects.ts"
+    source.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        [str(TSC), "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+    if result.returncode != 0:
+        messages = [line.split(": error ", 1)[-1] for line in result.stdout.splitlines() if ": error " in line]
+        raise SchemaError("; ".join(messages) or result.stdout.strip() or result.stderr.strip())
+
+
+def _keda_cache() -> Path:
+    cache = REPO_ROOT / "node_modules" / ".cache" / "keda-check"
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
 
 
 def _checked_files() -> dict[str, Path]:

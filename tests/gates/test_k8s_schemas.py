@@ -7,7 +7,7 @@ import pytest
 from neuron_platform.config import PlatformConfig
 from tests.conftest import SynthesizedApp
 from tests.helpers import manifests
-from tests.k8s_schemas import SchemaError, crd_schemas, validate
+from tests.k8s_schemas import KEDA_GROUP, SchemaError, crd_schemas, validate, validate_keda
 
 
 def test_vendored_crds_are_the_karpenter_release() -> None:
@@ -25,6 +25,14 @@ def test_keda_objects_are_checked_against_keda_schemas() -> None:
     validate(scaled)
     with pytest.raises(SchemaError, match="minReplicaCount must be integer"):
         validate({**scaled, "spec": {**scaled["spec"], "minReplicaCount": "1"}})
+    # A misspelt field: the API server would drop it without a word.
+    with pytest.raises(SchemaError, match=r"behaviour.* does not exist in type 'IFallback'"):
+        validate(
+            {
+                **scaled,
+                "spec": {**scaled["spec"], "fallback": {"failureThreshold": 3, "replicas": 1, "behaviour": "static"}},
+            }
+        )
     with pytest.raises(SchemaError, match="allowed values"):
         validate(
             {
@@ -38,11 +46,17 @@ def test_keda_objects_are_checked_against_keda_schemas() -> None:
 
 def test_every_applied_object_is_schema_valid(synthesized: dict[str, SynthesizedApp]) -> None:
     checked = 0
+    keda_objects = []
     for app in synthesized.values():
         for stack in app.platform.stacks:
             for obj in manifests(app.template_json(stack)):
-                validate(obj)
+                if obj["apiVersion"].startswith(KEDA_GROUP):
+                    keda_objects.append(obj)  # one compiler run for all of them
+                else:
+                    validate(obj)
                 checked += 1
+    assert keda_objects
+    validate_keda(keda_objects)
 
     # EC2NodeClass + NodePool per pool; where training is enabled, the training service
     # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool, the
