@@ -30,7 +30,7 @@ def _cdk_synth(config: str, outdir: Path, env: dict[str, str]) -> subprocess.Com
 @pytest.mark.parametrize(
     ("config", "stacks"),
     [
-        ("config/examples/training-multinode.yaml", ["trn-train-network", "trn-train-cluster"]),
+        ("config/examples/training-multinode.yaml", ["trn-train-network", "trn-train-cluster", "trn-train-operations"]),
         # Every optional stack, and the compile Lambda asset bundled in-process.
         (
             "config/examples/inference-small.yaml",

@@ -137,3 +137,18 @@ def test_topic_admits_the_prometheus_alert_manager(inference_app: SynthesizedApp
     ]
     assert sorted(aps["Action"]) == ["sns:GetTopicAttributes", "sns:Publish"]
     assert "aws:SourceAccount" in aps["Condition"]["StringEquals"]
+
+
+def test_training_fleet_gets_the_capacity_alarm_budget_and_metrics(training_app: SynthesizedApp) -> None:
+    # No compile pipeline or endpoints here: only what a training fleet has.
+    assert set(alarms(training_app)) == {"trn-train-InterruptionBacklog"}
+    (budget,) = ops_resources(training_app, "AWS::Budgets::Budget").values()
+    assert props(budget)["Budget"]["BudgetLimit"] == {"Amount": 250000, "Unit": "USD"}
+    assert props(budget)["Budget"]["CostFilters"] == {"TagKeyValue": ["user:neuron-platform:project$trn-train"]}
+    # The cluster's workspace alerts to this topic; no EKS endpoints, so no KEDA.
+    cluster = training_app.template(training_app.platform.cluster)
+    assert resources(cluster, "AWS::APS::Workspace")
+    (rules,) = resources(cluster, "AWS::APS::RuleGroupsNamespace").values()
+    assert "for: 30m" in props(rules)["Data"]  # idle_core_minutes: 30
+    (topic,) = ops_resources(training_app, "AWS::SNS::Topic").values()
+    assert props(topic)["TopicName"] == "trn-train-alarms"
