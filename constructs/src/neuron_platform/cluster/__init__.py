@@ -1,4 +1,4 @@
-"""Cluster constructs: EKS, Karpenter, Neuron capacity, device plugins, load balancing."""
+"""Cluster constructs: EKS, Karpenter, Neuron capacity, device plugins, load balancing, KEDA."""
 
 from neuron_platform.cluster.device_plugins import NeuronDevicePlugins
 from neuron_platform.cluster.karpenter import Karpenter

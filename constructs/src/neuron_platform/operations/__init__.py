@@ -1,1 +1,1 @@
-"""Operations: alarms to SNS, the cost guard and the dashboard."""
+"""Operations: Neuron metrics and alerts (managed Prometheus), alarms to SNS, the cost guard, dashboards."""
