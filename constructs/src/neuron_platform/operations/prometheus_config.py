@@ -17,6 +17,7 @@ Metric names are the exporters' own: neuron-monitor's Prometheus companion
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,36 @@ def _pod_labels() -> list[dict[str, Any]]:
     ]
 
 
+def _pod_job(
+    name: str,
+    *,
+    match: str,
+    value: str,
+    port: int,
+    metrics: tuple[str, ...],
+    namespace: str | None = None,
+    extra_labels: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """Scrape the pods whose ``match`` meta label is ``value`` on container port ``port``."""
+    discovery: dict[str, Any] = {"role": "pod"}
+    if namespace is not None:
+        discovery["namespaces"] = {"names": [namespace]}
+    return {
+        "job_name": name,
+        "kubernetes_sd_configs": [discovery],
+        "relabel_configs": [
+            {
+                "source_labels": [match, "__meta_kubernetes_pod_container_port_number"],
+                "regex": f"{value};{port}",
+                "action": "keep",
+            },
+            *extra_labels,
+            *_pod_labels(),
+        ],
+        "metric_relabel_configs": [_keep(metrics)],
+    }
+
+
 def scrape_config(*, cluster_name: str, interval_seconds: int = 60) -> dict[str, Any]:
     """The collector's Prometheus configuration for EKS cluster ``cluster_name``."""
     if interval_seconds < MIN_SCRAPE_INTERVAL_SECONDS:
@@ -120,74 +151,42 @@ def scrape_config(*, cluster_name: str, interval_seconds: int = 60) -> dict[str,
             "external_labels": {"cluster": cluster_name},
         },
         "scrape_configs": [
-            {
-                "job_name": "neuron-monitor",
-                "kubernetes_sd_configs": [{"role": "pod"}],
-                "relabel_configs": [
-                    {
-                        "source_labels": [
-                            "__meta_kubernetes_pod_container_name",
-                            "__meta_kubernetes_pod_container_port_number",
-                        ],
-                        "regex": f"{NEURON_MONITOR_CONTAINER};{NEURON_MONITOR_PORT}",
-                        "action": "keep",
-                    },
-                    *_pod_labels(),
-                ],
-                "metric_relabel_configs": [_keep(NEURON_METRICS)],
-            },
-            {
-                "job_name": "node-problem-detector",
-                "kubernetes_sd_configs": [{"role": "pod"}],
-                "relabel_configs": [
-                    {
-                        "source_labels": [
-                            "__meta_kubernetes_pod_container_name",
-                            "__meta_kubernetes_pod_container_port_number",
-                        ],
-                        "regex": f"{NODE_PROBLEM_DETECTOR_CONTAINER};{NODE_PROBLEM_DETECTOR_PORT}",
-                        "action": "keep",
-                    },
-                    *_pod_labels(),
-                ],
-                "metric_relabel_configs": [_keep(NODE_PROBLEM_METRICS)],
-            },
-            {
-                "job_name": "karpenter",
-                "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": ["kube-system"]}}],
-                "relabel_configs": [
-                    {
-                        "source_labels": [
-                            "__meta_kubernetes_pod_label_app_kubernetes_io_name",
-                            "__meta_kubernetes_pod_container_port_number",
-                        ],
-                        "regex": f"karpenter;{KARPENTER_METRICS_PORT}",
-                        "action": "keep",
-                    },
-                    *_pod_labels(),
-                ],
-                "metric_relabel_configs": [_keep(KARPENTER_METRICS)],
-            },
-            {
-                "job_name": "vllm",
-                "kubernetes_sd_configs": [{"role": "pod"}],
-                "relabel_configs": [
-                    {
-                        "source_labels": [
-                            "__meta_kubernetes_pod_label_app_kubernetes_io_component",
-                            "__meta_kubernetes_pod_container_port_number",
-                        ],
-                        "regex": f"{ENDPOINT_COMPONENT};{VLLM_PORT}",
-                        "action": "keep",
-                    },
+            _pod_job(
+                "neuron-monitor",
+                match="__meta_kubernetes_pod_container_name",
+                value=NEURON_MONITOR_CONTAINER,
+                port=NEURON_MONITOR_PORT,
+                metrics=NEURON_METRICS,
+            ),
+            _pod_job(
+                "node-problem-detector",
+                match="__meta_kubernetes_pod_container_name",
+                value=NODE_PROBLEM_DETECTOR_CONTAINER,
+                port=NODE_PROBLEM_DETECTOR_PORT,
+                metrics=NODE_PROBLEM_METRICS,
+            ),
+            _pod_job(
+                "karpenter",
+                match="__meta_kubernetes_pod_label_app_kubernetes_io_name",
+                value="karpenter",
+                port=KARPENTER_METRICS_PORT,
+                metrics=KARPENTER_METRICS,
+                namespace="kube-system",
+            ),
+            _pod_job(
+                "vllm",
+                match="__meta_kubernetes_pod_label_app_kubernetes_io_component",
+                value=ENDPOINT_COMPONENT,
+                port=VLLM_PORT,
+                metrics=VLLM_METRICS,
+                # Series carry the endpoint's name (the pod's app.kubernetes.io/name).
+                extra_labels=[
                     {
                         "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
                         "target_label": "endpoint",
-                    },
-                    *_pod_labels(),
+                    }
                 ],
-                "metric_relabel_configs": [_keep(VLLM_METRICS)],
-            },
+            ),
             {
                 # The EKS control plane's scheduler, served through the API server.
                 "job_name": "kube-scheduler",
