@@ -71,17 +71,15 @@ def _kubernetes_label(resource: Mapping[str, Any]) -> str | None:
     if resource["Type"] == HELM_RESOURCE:
         return f"Helm: {props.get('Chart')}"
     manifest = props.get("Manifest")
-    if isinstance(manifest, str):
-        kinds = sorted({obj.get("kind", "?") for obj in json.loads(manifest)})
-        return "Kubernetes: " + ", ".join(kinds)
     if isinstance(manifest, dict) and "Fn::Join" in manifest:
         # References sit inside JSON strings: stand-ins keep the document parseable, so
         # only the objects' own kinds count (not a scaleTargetRef's or authenticationRef's).
         separator, parts = manifest["Fn::Join"]
-        text = separator.join(p if isinstance(p, str) else "ref" for p in parts)
-        kinds = sorted({obj.get("kind", "?") for obj in json.loads(text)})
-        return "Kubernetes: " + ", ".join(kinds)
-    return None
+        manifest = separator.join(p if isinstance(p, str) else "ref" for p in parts)
+    if not isinstance(manifest, str):
+        return None
+    kinds = sorted({obj.get("kind", "?") for obj in json.loads(manifest)})
+    return "Kubernetes: " + ", ".join(kinds)
 
 
 def _node_id(stack: str, label: str) -> str:
