@@ -118,19 +118,15 @@ class PlatformAlarms(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("budgets.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
+        # CloudWatch publishes through the alarm actions; the other services need the policy.
+        topic_publishers = {"budgets.amazonaws.com": ["sns:Publish"]}
         if prometheus_alerts:
+            topic_publishers["aps.amazonaws.com"] = ["sns:Publish", "sns:GetTopicAttributes"]
+        for service, topic_actions in topic_publishers.items():
             self.topic.add_to_resource_policy(
                 iam.PolicyStatement(
-                    principals=[iam.ServicePrincipal("aps.amazonaws.com")],
-                    actions=["sns:Publish", "sns:GetTopicAttributes"],
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=topic_actions,
                     resources=[self.topic.topic_arn],
                     conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
                 )
