@@ -73,6 +73,11 @@ def manifests(template: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def manifests_by_name(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(kind, name) -> every Kubernetes object applied through the kubectl provider."""
+    return {(m["kind"], m["metadata"]["name"]): m for m in manifests(template)}
+
+
 def helm_charts(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Release name -> chart properties, with Values parsed."""
     out: dict[str, dict[str, Any]] = {}

@@ -9,7 +9,7 @@ import yaml
 
 from neuron_platform import versions
 from tests.conftest import SynthesizedApp
-from tests.helpers import helm_charts, manifests, props, resources
+from tests.helpers import helm_charts, manifests, manifests_by_name, props, resources
 
 
 def cluster_resources(app: SynthesizedApp, type_name: str) -> dict[str, dict[str, Any]]:
@@ -98,10 +98,7 @@ def test_collector_identity_is_mapped_without_the_role_path(inference_app: Synth
 
 
 def test_collector_rbac_is_read_only(inference_app: SynthesizedApp) -> None:
-    objs = {
-        (m["kind"], m["metadata"]["name"]): m
-        for m in manifests(inference_app.template_json(inference_app.platform.cluster))
-    }
+    objs = manifests_by_name(inference_app.template_json(inference_app.platform.cluster))
     role = objs[("ClusterRole", "aps-collector-role")]
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert verbs == {"get", "list", "watch"}
@@ -163,10 +160,7 @@ def test_keda_is_pinned_and_reads_only_the_workspace(inference_app: SynthesizedA
     (statement,) = statements
     assert statement["Resource"] == {"Fn::GetAtt": [workspace_id, "Arn"]}
     assert all(action.startswith("aps:") and "Write" not in action for action in statement["Action"])
-    objs = {
-        (m["kind"], m["metadata"]["name"]): m
-        for m in manifests(inference_app.template_json(inference_app.platform.cluster))
-    }
+    objs = manifests_by_name(inference_app.template_json(inference_app.platform.cluster))
     assert objs[("ClusterTriggerAuthentication", "aws-pod-identity")]["spec"] == {"podIdentity": {"provider": "aws"}}
 
 

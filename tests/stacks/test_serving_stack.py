@@ -10,7 +10,7 @@ import pytest
 from neuron_platform import versions
 from neuron_platform.serving.planner import plan
 from tests.conftest import SynthesizedApp
-from tests.helpers import manifests, props, resources
+from tests.helpers import manifests_by_name, props, resources
 
 
 def serving_json(app: SynthesizedApp) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def serving_json(app: SynthesizedApp) -> dict[str, Any]:
 
 
 def objects(app: SynthesizedApp) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(m["kind"], m["metadata"]["name"]): m for m in manifests(serving_json(app))}
+    return manifests_by_name(serving_json(app))
 
 
 def only(app: SynthesizedApp, type_name: str) -> dict[str, Any]:
