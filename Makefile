@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update diagram dashboards llama-sft-image compile-image clean
+.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update diagram dashboards neuron-matrix llama-sft-image compile-image clean
 
 help:
 	@echo "make synth   - bootstrap and synthesize CONFIG (default $(CONFIG)) into cdk.out/"
@@ -30,8 +30,9 @@ help:
 	@echo "make bench   - time a cold synth of the default config and a full make test"
 	@echo "make diagram - regenerate docs/architecture.dot (and .svg with Graphviz) from DIAGRAM_CONFIG"
 	@echo "make dashboards - regenerate docs/operations/neuron-cluster-dashboard.json (Grafana, over the Prometheus workspace)"
+	@echo "make neuron-matrix - regenerate the Neuron matrix of the shipped configs in README.md"
 	@echo "make llama-sft-image REGISTRY=<ecr registry> - build and push the Llama SFT example image"
-	@echo "make compile-image REPOSITORY=<ecr repository uri> TARGET=inf2 - build and push the compile image"
+	@echo "make compile-image REPOSITORY=<ecr repository uri> ENDPOINT=<name> CONFIG=<config> - build and push an endpoint's compile image"
 	@echo "make snapshot-update - rewrite template snapshots after an intended change"
 	@echo "make clean   - remove virtualenvs, node_modules and cdk.out"
 
@@ -102,26 +103,36 @@ dashboards: bootstrap
 		> docs/operations/neuron-cluster-dashboard.json
 	@echo "wrote docs/operations/neuron-cluster-dashboard.json"
 
-# The worked training example's image, built FROM the pinned training image (versions.py).
+# The Neuron matrix of the shipped configs in README.md; the tests fail when it is stale.
+neuron-matrix: $(VENV)/.installed
+	@$(PY) -c 'import pathlib, sys; sys.path.insert(0, "."); \
+	from tests.neuron_matrix_docs import DOC, current; pathlib.Path(DOC).write_text(current())'
+	@echo "wrote the Neuron matrix into README.md"
+
+# The worked training example's image, FROM its pool's training image, with NxD Training's
+# examples at the release that image ships (both from the Neuron data; see `versions`).
 LLAMA_SFT_TAG ?= 1
-llama-sft-image: bootstrap
-	@test -n "$(REGISTRY)" || { echo "usage: make llama-sft-image REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com"; exit 2; }
+LLAMA_SFT_CONFIG ?= config/examples/training-multinode.yaml
+LLAMA_SFT_POOL ?= trn1-efa
+llama-sft-image: $(VENV)/.installed
+	@test -n "$(REGISTRY)" || { echo "usage: make llama-sft-image REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com [LLAMA_SFT_CONFIG=... LLAMA_SFT_POOL=...]"; exit 2; }
+	@get() { $(PY) -m neuron_platform versions --config $(LLAMA_SFT_CONFIG) --pool $(LLAMA_SFT_POOL) --get "$$1"; }; \
+	base=$$(get training-image) && ref=$$(get nxdt-examples-ref) && \
+	repo=$$($(PY) -c 'from neuron_platform.neuron_data import NXDT_REPOSITORY; print(NXDT_REPOSITORY)') && \
 	docker build runtime_assets/training/llama_sft -t $(REGISTRY)/llama-sft:$(LLAMA_SFT_TAG) \
-		--build-arg BASE_IMAGE=$$($(PY) -c 'from neuron_platform import versions; print(versions.TRAINING_IMAGE)') \
-		--build-arg NXDT_EXAMPLES_REPOSITORY=$$($(PY) -c 'from neuron_platform import versions; print(versions.NXDT_EXAMPLES_REPOSITORY)') \
-		--build-arg NXDT_EXAMPLES_REF=$$($(PY) -c 'from neuron_platform import versions; print(versions.NXDT_EXAMPLES_REF)')
+		--build-arg BASE_IMAGE=$$base --build-arg NXDT_EXAMPLES_REPOSITORY=$$repo --build-arg NXDT_EXAMPLES_REF=$$ref
 	docker push $(REGISTRY)/llama-sft:$(LLAMA_SFT_TAG)
 
-# The compile pipeline's image for one target, FROM that target's pinned serving image.
-TARGET ?= inf2
-compile-image: bootstrap
-	@test -n "$(REPOSITORY)" || { echo "usage: make compile-image REPOSITORY=<the compile stack's RepositoryUri> TARGET=inf2"; exit 2; }
-	@base=$$($(PY) -c 'import sys; from neuron_platform import versions as v; print(v.COMPILE_BASE_IMAGES.get("$(TARGET)", ""))'); \
-	sdk=$$($(PY) -c 'from neuron_platform import versions as v; print(v.COMPILE_SDK_VERSIONS.get("$(TARGET)", ""))'); \
-	test -n "$$base" || { echo "no compile base image for target $(TARGET) in versions.py"; exit 2; }; \
-	docker build runtime_assets/compile/job -t $(REPOSITORY):$(TARGET)-sdk$$sdk --build-arg BASE_IMAGE=$$base \
-		--build-arg OPTIMUM_NEURON_VERSION=$$($(PY) -c 'from neuron_platform import versions; print(versions.OPTIMUM_NEURON_VERSION)'); \
-	docker push $(REPOSITORY):$(TARGET)-sdk$$sdk
+# An endpoint's compile image: FROM its serving image, tagged like it, with the job's entrypoint;
+# the build fails unless the image carries the compiler its Neuron SDK ships.
+ENDPOINT ?=
+compile-image: $(VENV)/.installed
+	@test -n "$(REPOSITORY)" -a -n "$(ENDPOINT)" || { echo "usage: make compile-image REPOSITORY=<the compile stack's RepositoryUri> ENDPOINT=<endpoint name> [CONFIG=...]"; exit 2; }
+	@get() { $(PY) -m neuron_platform versions --config $(CONFIG) --endpoint $(ENDPOINT) --get "$$1"; }; \
+	base=$$(get base-image) && tag=$$(get compile-tag) && cc=$$(get neuronx-cc) && \
+	docker build runtime_assets/compile/job -t $(REPOSITORY):$$tag --build-arg BASE_IMAGE=$$base \
+		--build-arg EXPECTED_NEURONX_CC=$$cc && \
+	docker push $(REPOSITORY):$$tag
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

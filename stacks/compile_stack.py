@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_eks_v2 as eks
 
 from constructs import Construct
 from neuron_platform.compile.artifact_store import ArtifactStore
@@ -16,10 +17,15 @@ from neuron_platform.compile.client import (
     OUTPUT_REPOSITORY,
     OUTPUT_STATE_MACHINE,
 )
+from neuron_platform.compile.cluster_compile import ClusterCompile, ClusterJobTemplate
 from neuron_platform.compile.compile_pipeline import CompilePipeline
 from neuron_platform.config import PlatformConfig
+from neuron_platform.k8s.compile import compile_job_template
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
 from stacks.network_stack import NetworkStack
+
+if TYPE_CHECKING:
+    from stacks.cluster_stack import ClusterStack
 
 LAMBDA_CODE = Path(__file__).resolve().parents[1] / "runtime_assets" / "compile" / "lambdas"
 
@@ -32,11 +38,25 @@ def artifacts_key_export(project: str) -> str:
     return f"{project}-artifacts-key-arn"
 
 
+def cluster_compiled_endpoints(config: PlatformConfig) -> list[str]:
+    """EKS endpoints whose artifacts compile on their pool (vLLM engines load onto Neuron devices)."""
+    return [e.name for e in config.eks_endpoints if config.plan_endpoint(e).compile_placement == "cluster"]
+
+
 class CompileStack(Stack):
-    """Compile once, cache, record: storage plus the Step Functions / Batch pipeline."""
+    """Compile once, cache, record: storage plus the Step Functions pipeline, which compiles on
+    AWS Batch (optimum-neuron exports on CPU) or, for EKS endpoints served by vLLM, as a Job on
+    the endpoint's own pool (``cluster`` is then required)."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: PlatformConfig, network: NetworkStack, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        network: NetworkStack,
+        cluster: ClusterStack | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         settings = config.compile
@@ -51,6 +71,38 @@ class CompileStack(Stack):
             description=f"Encrypts the compile pipeline logs of {config.project.name}",
             removal_policy=removal,
         )
+        self.cluster_compile: ClusterCompile | None = None
+        on_cluster = cluster_compiled_endpoints(config)
+        if on_cluster:
+            if cluster is None:
+                raise ValueError(f"endpoints {', '.join(on_cluster)} compile on the cluster; pass the cluster stack")
+            templates = {}
+            for name in on_cluster:
+                endpoint_plan = config.plan_endpoint(config.endpoint(name))  # type: ignore[arg-type]
+                templates[name] = ClusterJobTemplate(
+                    tag=endpoint_plan.compile_image_tag,
+                    job=compile_job_template(
+                        endpoint_plan,
+                        timeout_seconds=settings.job_timeout_minutes * 60,
+                        hf_token_secret_arn=settings.hf_token_secret_arn,
+                    ),
+                )
+            self.cluster_compile = ClusterCompile(
+                self,
+                "OnCluster",
+                # eks.Cluster implements ICluster at run time; jsii's Python typing does not say so.
+                cluster=cast(eks.ICluster, cluster.cluster.cluster),
+                vpc=network.network.vpc,
+                subnets=network.network.private_subnets,
+                store=self.store,
+                templates=templates,
+                lambda_code=LAMBDA_CODE,
+                log_key=log_key,
+                log_retention=retention_from_days(config.cluster.log_retention_days),
+                model_buckets=settings.model_buckets,
+                hf_token_secret_arn=settings.hf_token_secret_arn,
+                removal_policy=removal,
+            )
         self.pipeline = CompilePipeline(
             self,
             "Pipeline",
@@ -68,6 +120,7 @@ class CompileStack(Stack):
             notification_emails=settings.notification_emails,
             model_buckets=settings.model_buckets,
             hf_token_secret_arn=settings.hf_token_secret_arn,
+            cluster_compile=self.cluster_compile,
             removal_policy=removal,
         )
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=self.pipeline.state_machine.state_machine_arn)

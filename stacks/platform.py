@@ -63,6 +63,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             compile_stack_name(name),
             config=config,
             network=network,
+            cluster=cluster,
             env=env,
             description=f"Neuron platform '{name}': compiled-artifact store and compile pipeline",
         )

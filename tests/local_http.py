@@ -9,12 +9,17 @@ from typing import Any
 
 
 class RecordingServer:
-    """Listens on 127.0.0.1, records ``(method, path, json body)`` and replies ``status``/``body``."""
+    """Listens on 127.0.0.1, records ``(method, path, json body)`` and replies ``status``/``body``,
+    or what ``routes`` maps the request path (with its query) to."""
 
-    def __init__(self, *, status: int = 200, body: bytes = b"") -> None:
+    def __init__(
+        self, *, status: int = 200, body: bytes = b"", routes: dict[str, tuple[int, bytes]] | None = None
+    ) -> None:
         self.requests: list[tuple[str, str, Any]] = []
         self.status = status
         self.body = body
+        self.routes = dict(routes or {})
+        self.headers: list[dict[str, str]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -22,12 +27,14 @@ class RecordingServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = self.rfile.read(length)
                 outer.requests.append((self.command, self.path, json.loads(payload) if payload else None))
-                self.send_response(outer.status)
+                outer.headers.append(dict(self.headers))
+                status, body = outer.routes.get(self.path, (outer.status, outer.body))
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(outer.body)
+                self.wfile.write(body)
 
-            do_POST = do_PUT = _record
+            do_POST = do_PUT = do_GET = _record
 
             def log_message(self, *_args: object) -> None:
                 return

@@ -3,41 +3,41 @@
 from __future__ import annotations
 
 import runpy
+from pathlib import Path
 
 import pytest
+import yaml
 
 from neuron_platform import versions
-from tests.conftest import REPO
+from tests.conftest import DEFAULT_CONFIG, REPO
 
 
 def test_app_refuses_an_incompatible_version_combination(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A versions.py edit that breaks a known combination stops synthesis with one line."""
-    monkeypatch.setattr(versions, "COMPILE_SDK_VERSIONS", {"inf2": "2.30.0", "trn1": "2.31.1", "trn2": "2.32.0"})
-    original = versions.check_artifact_compatibility
+    original = versions.check_compatibility
 
-    def with_patched_defaults(**kwargs: object) -> list[str]:
-        return original(compile_sdks=versions.COMPILE_SDK_VERSIONS, **kwargs)  # type: ignore[arg-type]
+    def with_older_karpenter(**kwargs: str) -> list[str]:
+        return original(karpenter="1.12.0", **kwargs)
 
-    monkeypatch.setattr(versions, "check_artifact_compatibility", with_patched_defaults)
+    monkeypatch.setattr(versions, "check_compatibility", with_older_karpenter)
     module = runpy.run_path(str(REPO / "app.py"), run_name="not_main")
     assert module["main"]() == 2
-    assert (
-        capsys.readouterr().err.strip()
-        == "versions error: inf2: serving image runs SDK 2.31.1 but compiles use SDK 2.30.0"
+    assert capsys.readouterr().err.strip() == "versions error: Kubernetes 1.36 needs Karpenter >= 1.13.0, got 1.12.0"
+
+
+def test_app_refuses_a_pool_whose_ami_breaks_its_runtime(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The combination the platform shipped before the Neuron data: driver 2.29 under runtime < 2.33."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["pools"][0]["ami_release"] = "v20260714"
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(config))
+    module = runpy.run_path(str(REPO / "app.py"), run_name="not_main")
+    module["main"].__globals__["DEFAULT_CONFIG"] = path  # as `cdk synth -c config=<path>` would choose it
+    assert module["main"]() == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        f"config error: {path}: pools[0].ami_release: got 'v20260714'; its Neuron driver 2.29.0.0 breaks runtime "
+        "2.30.51.0 of the serving image 0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04 (runtime-release-notes.rst:329:"
     )
-
-
-def test_app_refuses_an_ami_older_than_the_images_need(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    original = versions.check_driver_compatibility
-
-    def with_older_ami(**kwargs: object) -> list[str]:
-        return original(ami_release="v20260801", **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(versions, "check_driver_compatibility", with_older_ami)
-    module = runpy.run_path(str(REPO / "app.py"), run_name="not_main")
-    assert module["main"]() == 2
-    assert "versions error: serving trn2: Neuron SDK 2.32.0 needs Neuron driver 2.30.2.0" in capsys.readouterr().err

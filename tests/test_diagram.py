@@ -27,7 +27,9 @@ def test_diagram_shows_stacks_types_kubernetes_and_cross_stack_use(inference_app
         assert f'subgraph "cluster_{stack}"' in dot
     assert '"inf-small-cluster/EKS Cluster"' in dot
     assert '"inf-small-cluster/Helm: karpenter"' in dot
-    assert "Kubernetes: Deployment, Ingress, PodDisruptionBudget, ScaledObject, Service, ServiceAccount" in dot
+    assert (
+        "Kubernetes: ConfigMap, Deployment, Ingress, PodDisruptionBudget, ScaledObject, Service, ServiceAccount" in dot
+    )
     assert 'lhead="cluster_inf-small-compile"' in dot  # serving imports the artifact bucket
     assert "IAM Policy" not in dot  # bookkeeping resources are left out
 

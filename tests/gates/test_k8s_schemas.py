@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neuron_platform.config import PlatformConfig
+from stacks.compile_stack import cluster_compiled_endpoints
 from tests.conftest import SynthesizedApp
 from tests.helpers import manifests
 from tests.k8s_schemas import KEDA_GROUP, SchemaError, crd_schemas, validate, validate_keda
@@ -69,10 +70,12 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
             count += 1 + 2 * len(config.efa_training_pools)
             count += 1 if training.namespace != "default" else 0
             count += 2 if training.shared_storage.enabled else 0
-        # Per EKS endpoint: ServiceAccount, Deployment, Service, PDB, Ingress, and a KEDA
-        # ScaledObject when it scales; one namespace.
+        # Per EKS endpoint: ServiceAccount, the artifact-check ConfigMap, Deployment, Service,
+        # PDB, Ingress, and a KEDA ScaledObject when it scales; one namespace. Endpoints whose
+        # artifacts compile on their pool add the compile namespace and service account.
         eks_endpoints = config.eks_endpoints
-        count += 5 * len(eks_endpoints) + (1 if eks_endpoints else 0)
+        count += 6 * len(eks_endpoints) + (1 if eks_endpoints else 0)
+        count += 2 if cluster_compiled_endpoints(config) else 0
         count += sum(1 for e in eks_endpoints if e.replicas.max > e.replicas.min)
         # The managed Prometheus collector's ClusterRole and binding; KEDA's
         # ClusterTriggerAuthentication where EKS endpoints read the workspace.
@@ -82,3 +85,27 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
 
     expected = sum(expected_objects(app.config) for app in synthesized.values())
     assert checked == expected
+
+
+def test_the_compile_job_templates_are_schema_valid(synthesized: dict[str, SynthesizedApp]) -> None:
+    """The Jobs the cluster step creates (templates in its Lambda asset, filled per run)."""
+    import json
+
+    from neuron_platform.k8s.compile import PLACEHOLDERS
+
+    checked = 0
+    for app in synthesized.values():
+        runner = app.platform.compile.cluster_compile if app.platform.compile else None
+        if runner is None:
+            continue
+        asset = next(app.outdir.glob("asset.*/job_templates.json"))
+        for endpoint, template in json.loads(asset.read_text()).items():
+            assert endpoint in runner.endpoints
+            job = json.loads(
+                json.dumps(template["job"])
+                .replace(PLACEHOLDERS["job_name"], "compile-0123")
+                .replace(PLACEHOLDERS["image"], "123456789012.dkr.ecr.us-west-2.amazonaws.com/r:" + template["tag"])
+            )
+            validate(job)
+            checked += 1
+    assert checked >= 1

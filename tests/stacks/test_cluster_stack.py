@@ -342,8 +342,12 @@ def test_every_node_class_pins_the_ami_uses_imdsv2_hop_1_and_encrypts(synthesize
     for app in synthesized.values():
         for node_class in objects(app, "EC2NodeClass").values():
             spec = node_class["spec"]
-            assert spec["amiSelectorTerms"] == [{"alias": versions.AMI_ALIAS}]
-            assert "latest" not in versions.AMI_ALIAS
+            # Each pool's own AMI release: the newest the Neuron data says runs its runtimes.
+            pool = node_class["metadata"]["name"]
+            alias = app.config.pool_stack(pool).ami_alias
+            assert spec["amiSelectorTerms"] == [{"alias": alias}]
+            assert alias.startswith("al2023@v")
+            assert "latest" not in alias
             assert spec["metadataOptions"]["httpTokens"] == "required"
             assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
             (root,) = spec["blockDeviceMappings"]
@@ -589,3 +593,16 @@ def test_no_file_system_unless_shared_storage_is_enabled(synthesized: dict[str, 
         enabled = app.config.training.shared_storage.enabled
         assert bool(resources(t, "AWS::FSx::FileSystem")) == enabled, name
         assert ("aws-fsx-csi-driver" in helm_charts(cluster_json(app))) == enabled, name
+
+
+def test_pools_of_one_cluster_run_different_amis_where_their_runtimes_differ(
+    existing_vpc_app: SynthesizedApp,
+) -> None:
+    """trn2 training runs the SDK 2.30 training image (runtime 2.32, which driver 2.29 breaks);
+    trn2 serving the SDK 2.32 vLLM image (runtime 2.34, fine on 2.29): one cluster, two AMIs."""
+    aliases = {}
+    for name, node_class in objects(existing_vpc_app, "EC2NodeClass").items():
+        (term,) = node_class["spec"]["amiSelectorTerms"]
+        assert term["alias"] == existing_vpc_app.config.pool_stack(name).ami_alias
+        aliases[name] = term["alias"]
+    assert aliases == {"trn2-efa": "al2023@v20260625", "trn2-serving": "al2023@v20260714"}

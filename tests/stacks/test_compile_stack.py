@@ -45,11 +45,27 @@ def test_states_in_order(definition: dict[str, Any]) -> None:
         path.append(s[path[-1]]["Next"])
     assert path == ["Validate", "LookUpCache", "Cached?"]
     assert s["Cached?"]["Default"] == "Claim"
-    path = ["Claim"]
+    assert s["Claim"]["Next"] == "Where?"
+    # Batch (optimum-neuron exports on CPU) by default; vLLM endpoints compile on their pool.
+    assert s["Where?"]["Default"] == "RegisterJobDefinition"
+    (rule,) = s["Where?"]["Choices"]
+    assert rule == {"Variable": "$.validated.placement", "StringEquals": "cluster", "Next": "StartClusterJob"}
+    path = ["RegisterJobDefinition"]
     while "Next" in s[path[-1]]:
         path.append(s[path[-1]]["Next"])
-    assert path == ["Claim", "RegisterJobDefinition", "Compile", "Verify", "Register", "Announce", "Compiled"]
+    assert path == ["RegisterJobDefinition", "Compile", "Verify", "Register", "Announce", "Compiled"]
     assert s["Compiled"].get("End") is True
+    path = ["StartClusterJob"]
+    while "Next" in s[path[-1]]:
+        path.append(s[path[-1]]["Next"])
+    assert path == ["StartClusterJob", "WaitForClusterJob", "ClusterJobStatus", "ClusterJobDone?"]
+    (done,) = s["ClusterJobDone?"]["Choices"]
+    assert (done["Variable"], done["StringEquals"], done["Next"]) == (
+        "$.clusterJobStatus.state",
+        "SUCCEEDED",
+        "Verify",
+    )
+    assert s["ClusterJobDone?"]["Default"] == "WaitForClusterJob"
 
 
 def test_cache_hit_ends_without_compiling(definition: dict[str, Any]) -> None:
@@ -123,6 +139,9 @@ def test_compile_runs_the_batch_job_to_completion_with_retries_and_timeout(defin
         "SPEC_JSON": "$.validated.specJson",
         "CACHE_KEY": "$.validated.cacheKey",
         "ARTIFACTS_URL": "$.validated.artifactsUrl",
+        "ENGINE": "$.validated.neuron.engine",
+        "EXPECTED_NEURONX_CC": "$.validated.neuron.neuronxCc",
+        "EXPECTED_RUNTIME": "$.validated.neuron.runtime",
     }
     assert job["Parameters"]["JobDefinition.$"] == "$.jobDefinition.arn"
 
@@ -287,10 +306,61 @@ def test_no_compile_stack_unless_enabled(synthesized: dict[str, SynthesizedApp])
 
 def test_lambda_asset_carries_the_library_cache_key(inference_app: SynthesizedApp) -> None:
     functions = resources(inference_app.template(inference_app.platform.compile), "AWS::Lambda::Function")  # type: ignore[arg-type]
-    keys = {props(f)["Code"]["S3Key"] for f in functions.values()}
+    steps = [f for f in functions.values() if props(f)["Handler"] in ("validate.handler", "verify.handler")]
+    keys = {props(f)["Code"]["S3Key"] for f in steps}
     (key,) = keys  # both steps share one asset
     asset = inference_app.outdir / f"asset.{key.removesuffix('.zip')}"
-    assert sorted(p.name for p in asset.iterdir()) == ["cache_key.py", "validate.py", "verify.py"]
+    assert sorted(p.name for p in asset.iterdir()) == ["cache_key.py", "cluster_job.py", "validate.py", "verify.py"]
     from neuron_platform.compile import cache_key
 
     assert (asset / "cache_key.py").read_text() == Path(cache_key.__file__).read_text()
+
+
+# --- compiles on the cluster (vLLM endpoints) ----------------------------------------------------
+
+
+def test_only_the_cluster_step_carries_the_job_templates(inference_app: SynthesizedApp) -> None:
+    functions = resources(inference_app.template(inference_app.platform.compile), "AWS::Lambda::Function")  # type: ignore[arg-type]
+    by_handler = {props(f)["Handler"]: props(f)["Code"]["S3Key"].removesuffix(".zip") for f in functions.values()}
+    cluster_asset = inference_app.outdir / f"asset.{by_handler['cluster_job.handler']}"
+    steps_asset = inference_app.outdir / f"asset.{by_handler['validate.handler']}"
+    templates = json.loads((cluster_asset / "job_templates.json").read_text())
+    assert sorted(templates) == ["llama3-8b"]  # the EKS endpoint; the SageMaker one compiles on Batch
+    assert not (steps_asset / "job_templates.json").exists()
+    job = templates["llama3-8b"]["job"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"]["aws.amazon.com/neuron"] == "4"  # one replica's devices
+    assert job["spec"]["template"]["spec"]["nodeSelector"]["neuron-platform/pool"] == "inf2-large"
+
+
+def test_the_cluster_step_runs_in_the_vpc_with_the_cluster_security_group(inference_app: SynthesizedApp) -> None:
+    functions = resources(inference_app.template(inference_app.platform.compile), "AWS::Lambda::Function")  # type: ignore[arg-type]
+    (function,) = [props(f) for f in functions.values() if props(f)["Handler"] == "cluster_job.handler"]
+    assert len(function["VpcConfig"]["SubnetIds"]) == 2
+    (group,) = function["VpcConfig"]["SecurityGroupIds"]
+    assert "ClusterSecurityGroupId" in json.dumps(group)
+    env = function["Environment"]["Variables"]
+    assert env["NAMESPACE"] == "neuron-compile"
+    assert {"CLUSTER_NAME", "CLUSTER_ENDPOINT", "CLUSTER_CA", "IMAGE_REPOSITORY", "CACHE_URL"} <= set(env)
+
+
+def test_the_cluster_step_may_only_edit_the_compile_namespace(inference_app: SynthesizedApp) -> None:
+    _, entry = only(inference_app, "AWS::EKS::AccessEntry")
+    (policy,) = props(entry)["AccessPolicies"]
+    assert policy["AccessScope"] == {"Type": "namespace", "Namespaces": ["neuron-compile"]}
+    assert policy["PolicyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+
+
+def test_compile_pods_get_their_own_pod_identity(inference_app: SynthesizedApp) -> None:
+    _, association = only(inference_app, "AWS::EKS::PodIdentityAssociation")
+    assert (props(association)["Namespace"], props(association)["ServiceAccount"]) == (
+        "neuron-compile",
+        "neuron-compile",
+    )
+
+
+def test_configs_without_vllm_endpoints_have_no_cluster_step(synthesized: dict[str, SynthesizedApp]) -> None:
+    for app in synthesized.values():
+        if app.platform.compile is None or app.name == "inference-small":
+            continue
+        assert app.platform.compile.cluster_compile is None

@@ -9,7 +9,7 @@ import pytest
 
 from neuron_platform import versions
 from neuron_platform.serving.planner import plan
-from tests.conftest import SynthesizedApp
+from tests.conftest import REPO, SynthesizedApp
 from tests.helpers import manifests_by_name, props, resources
 
 
@@ -41,7 +41,9 @@ def test_deployment_runs_the_pinned_image_on_the_planned_devices(inference_app: 
     deployment = objects(inference_app)[("Deployment", "llama3-8b")]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"] == versions.INF2_SERVING_IMAGE
+    # The pool's serving image: vLLM 0.13.0 on SDK 2.28.0, the last on which NxD Inference supports inf2.
+    assert container["image"] == inference_app.config.pool_stack("inf2-large").image("serving")
+    assert container["image"].endswith(":0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04")
     assert container["resources"]["limits"]["aws.amazon.com/neuron"] == "4"
     assert pod["schedulerName"] == "my-scheduler"
     assert pod["nodeSelector"] == {
@@ -50,21 +52,37 @@ def test_deployment_runs_the_pinned_image_on_the_planned_devices(inference_app: 
     }
     assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert deployment["spec"]["replicas"] == 3
-    command = container["command"]
+    command = container["command"][2].split()
     assert command[command.index("--tensor-parallel-size") + 1] == "8"
     assert command[command.index("--max-num-seqs") + 1] == "4"
     assert command[command.index("--max-model-len") + 1] == "4096"
+    assert command[command.index("--num-gpu-blocks-override") + 1] == "4"  # as the artifacts were compiled
 
 
 def test_nothing_compiles_at_start_up(inference_app: SynthesizedApp, eks_plan: Any) -> None:
     pod = objects(inference_app)[("Deployment", "llama3-8b")]["spec"]["template"]["spec"]
-    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env["NEURON_COMPILED_ARTIFACTS"] == "/models/compiled"
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["NEURON_COMPILED_ARTIFACTS"] == "/models/compiled/neuron"
+    assert env["HF_HUB_OFFLINE"] == "1"
+    assert "HF_TOKEN" not in env
     (init,) = pod["initContainers"]
     assert init["image"] == versions.AWS_CLI_IMAGE
     script = init["command"][-1]
     assert f"/artifacts/{eks_plan.cache_key()}/ /models/compiled" in script
     assert "test -s /models/compiled/manifest.json" in script
+    # Artifacts of another SDK stop the pod before vLLM: the init container checks the SDK line...
+    assert """grep -q '"sdk": "2.28.0"' /models/compiled/manifest.json""" in script
+    # ...and the serving container the engine and compiler, with its own Python, then execs vLLM.
+    assert container["command"][2].startswith("python3 /opt/neuron-platform/check_artifacts.py /models/compiled && ")
+    assert (env["NEURON_PLATFORM_SDK"], env["NEURON_PLATFORM_ENGINE"]) == ("2.28.0", "vllm-nxdi")
+    assert env["NEURON_PLATFORM_NEURONX_CC"] == eks_plan.compiler
+    models = next(m for m in container["volumeMounts"] if m["name"] == "models")
+    assert models["readOnly"] is True  # a failed load cannot recompile over the artifacts
+    checks = objects(inference_app)[("ConfigMap", "llama3-8b-checks")]
+    assert (
+        checks["data"]["check_artifacts.py"] == (REPO / "runtime_assets" / "serve" / "check_artifacts.py").read_text()
+    )
 
 
 def test_probes_give_the_model_time_to_load(inference_app: SynthesizedApp) -> None:
@@ -113,7 +131,11 @@ def test_pod_identity_reads_only_this_endpoints_artifacts(inference_app: Synthes
 def test_sagemaker_model_uses_the_pinned_image_artifacts_and_isolation(inference_app: SynthesizedApp) -> None:
     model = props(only(inference_app, "AWS::SageMaker::Model"))
     container = model["PrimaryContainer"]
-    assert container["Image"] == versions.sagemaker_vllm_image("us-west-2")
+    # The Hugging Face vLLM image of the DLC data (optimum-neuron 0.4.5, SDK 2.26.1), in this region.
+    assert container["Image"] == (
+        "763104351884.dkr.ecr.us-west-2.amazonaws.com/huggingface-vllm-inference-neuronx:"
+        "0.11.0-optimum0.4.5-neuronx-py310-sdk2.26.1-ubuntu22.04"
+    )
     assert container["Environment"] == {
         "SM_ON_MODEL": "/opt/ml/model",
         "SM_ON_BATCH_SIZE": "4",

@@ -1,7 +1,5 @@
-"""Command line: ``python -m neuron_platform config validate|show|check-offerings PATH``.
-
-Later subcommands (compile, plan, endpoint) hang off the same parser.
-"""
+"""Command line of the Neuron platform: configuration checks, the Neuron software matrix,
+first-run manifests, compiles, serving plans, endpoint calls and training jobs."""
 
 from __future__ import annotations
 
@@ -30,11 +28,13 @@ from neuron_platform.compile.client import (
     start,
     table_lines,
 )
-from neuron_platform.compile.spec import load_spec
+from neuron_platform.compile.spec import image_tag, load_spec
 from neuron_platform.config import ConfigError, PlatformConfig, load_config
 from neuron_platform.diagram import diagram
 from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
+from neuron_platform.neuron_matrix import matrix_lines, rule_lines
+from neuron_platform.neuron_stack import NeuronStackError, Role, compile_toolchain
 from neuron_platform.offerings import check_offerings, summarize
 from neuron_platform.serving.planner import PlanError, plan, plan_table
 from neuron_platform.serving.spec import ServingSpec
@@ -121,11 +121,27 @@ def _compile(args: argparse.Namespace) -> int:
                 served = config.plan_endpoint(endpoint)
                 account = session.client("sts").get_caller_identity()["Account"]
                 spec = served.compile_spec(f"{account}.dkr.ecr.{config.project.region}.amazonaws.com")
-                print(f"endpoint {endpoint.name}: compiling for cache key {spec.cache_key()}")
+                where = f"on pool {endpoint.pool}" if served.compile_placement == "cluster" else "on AWS Batch"
+                print(f"endpoint {endpoint.name}: compiling {where} for cache key {spec.cache_key()}")
             assert spec is not None
+            toolchain = compile_toolchain(image_tag(spec.image) or "", spec.sdk_version)
+            if endpoint is None and toolchain.engine != "optimum-neuron":
+                raise NeuronStackError(
+                    "image",
+                    f"got {spec.image!r}; {toolchain.engine} artifacts compile on an endpoint's own pool: "
+                    "configure the endpoint and run compile submit --endpoint NAME",
+                )
             sfn = session.client("stepfunctions")
             resources = size_job(spec, config.compile.instance_types, pipeline.max_memory_gib)
-            arn = start(sfn, pipeline, spec, resources, now=time.time())
+            arn = start(
+                sfn,
+                pipeline,
+                spec,
+                resources,
+                now=time.time(),
+                neuron=toolchain.as_input(),
+                endpoint=endpoint.name if endpoint is not None else None,
+            )
             print(f"started {arn}")
             print(f"  sized: {resources['memory_gib']} GiB, {resources['vcpus']} vCPUs")
             if args.no_wait:
@@ -145,6 +161,9 @@ def _compile(args: argparse.Namespace) -> int:
         else:
             item = registry_item(session.client("dynamodb"), pipeline.registry_table, args.cache_key)
             lines, code = [json.dumps(item, indent=2, default=str)], 0
+    except NeuronStackError as err:
+        print(f"compile: {args.spec or args.endpoint}: {err.field}: {err}", file=sys.stderr)
+        return 2
     except CompileCliError as err:
         print(f"compile: {err}", file=sys.stderr)
         return 3
@@ -252,19 +271,103 @@ def _diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configured_pool(config: PlatformConfig, name: str, *, command: str, source: str) -> bool:
+    if config.pool(name) is None:
+        names = ", ".join(p.name for p in config.pools) or "none"
+        print(f"{command}: {source}: --pool: got {name!r}; configured pools: {names}", file=sys.stderr)
+        return False
+    return True
+
+
 def _first_run(args: argparse.Namespace) -> int:
-    objects = [inf2_smoke_pod(args.pool)] if args.check == "inf2" else efa_pair_pods(args.pool, args.instance_type)
+    config = load_config(args.config)
+    if not _configured_pool(config, args.pool, command="first-run", source=args.config):
+        return 2
+    stack = config.pool_stack(args.pool)
+    role: Role = "serving" if args.check == "inf2" else "training"
+    if stack.workload(role) is None:
+        print(
+            f"first-run {args.check}: --pool: {args.pool} is a {stack.purpose} pool; it runs no {role} image",
+            file=sys.stderr,
+        )
+        return 2
+    image = stack.image(role)
+    objects = (
+        [inf2_smoke_pod(args.pool, image)]
+        if args.check == "inf2"
+        else efa_pair_pods(args.pool, image, args.instance_type)
+    )
     print(yaml.safe_dump_all(objects, sort_keys=False), end="")
     return 0
 
 
+def _versions(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.get:
+        return _versions_get(config, args)
+    print("\n".join(matrix_lines(config)))
+    for line in rule_lines():
+        print(line)
+    return 0
+
+
+def _versions_get(config: PlatformConfig, args: argparse.Namespace) -> int:
+    """One value for scripts (the Makefile's image builds)."""
+    if args.endpoint:
+        spec = _configured_endpoint(config, args.endpoint, command="versions", source=args.config)
+        if spec is None:
+            return 2
+        served = config.plan_endpoint(spec)
+        registry = f"{versions.DLC_ACCOUNT}.dkr.ecr.{config.project.region}.amazonaws.com/"
+        values = {
+            "serving-image": served.serving_image,
+            # What `docker build` pulls: SageMaker images live in the regional DLC registry.
+            "base-image": (registry if spec.backend == "sagemaker" else "") + served.serving_image,
+            "compile-tag": served.compile_image_tag,
+            "neuronx-cc": served.compiler,
+            "runtime": served.runtime,
+            "sdk": served.compile_sdk,
+            "engine": served.engine,
+        }
+    elif args.pool:
+        if not _configured_pool(config, args.pool, command="versions", source=args.config):
+            return 2
+        stack = config.pool_stack(args.pool)
+        values = {
+            "sdk": stack.sdk.version,
+            "ami": stack.ami.release,
+            "driver": stack.ami.driver,
+            **{f"{w.role}-image": w.uri for w in stack.workloads},
+            "nxdt-version": stack.nxdt_version or "",
+            "nxdt-examples-ref": stack.nxdt_examples.commit if stack.nxdt_examples else "",
+        }
+    else:
+        print("versions --get: give --pool NAME or --endpoint NAME", file=sys.stderr)
+        return 2
+    value = values.get(args.get)
+    if not value:
+        where = f"pool {args.pool}" if args.pool else f"endpoint {args.endpoint}"
+        known = ", ".join(k for k, v in values.items() if v)
+        print(f"versions: --get: {where} has no {args.get!r}; it has: {known}", file=sys.stderr)
+        return 2
+    print(value)
+    return 0
+
+
 def _train_job(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if not _configured_pool(config, args.pool, command="train-job", source=args.config):
+        return 2
+    stack = config.pool_stack(args.pool)
+    if args.image is None and stack.workload("training") is None:
+        print(f"train-job: --pool: {args.pool} is a {stack.purpose} pool; give a training pool", file=sys.stderr)
+        return 2
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     job = train_job(
         name=args.name,
         pool=args.pool,
         instance_type=args.instance_type,
-        image=args.image,
+        image=args.image or stack.image("training"),
         command=command,
         num_nodes=args.nodes,
         namespace=args.namespace,
@@ -295,8 +398,23 @@ def build_parser() -> argparse.ArgumentParser:
     first_run = groups.add_parser("first-run", help="print a first-run check manifest (kubectl apply -f -)")
     first_run.add_argument("check", choices=["inf2", "efa-pair"], help="one inf2 device, or two whole EFA nodes")
     first_run.add_argument("--pool", required=True, help="the pool name from your config")
+    first_run.add_argument("--config", default="config/default.yaml", help="the platform config (the pool's images)")
     first_run.add_argument("--instance-type", default="trn1.32xlarge", help="efa-pair: the pool's instance type")
     first_run.set_defaults(func=_first_run)
+
+    matrix = groups.add_parser(
+        "versions", help="print the Neuron matrix: per pool the SDK, AMI, driver and each image with its runtime"
+    )
+    matrix.add_argument("--config", default="config/default.yaml", help="the platform config")
+    matrix.add_argument("--pool", default=None, help="with --get: a pool of the config")
+    matrix.add_argument("--endpoint", default=None, help="with --get: an endpoint of the config")
+    matrix.add_argument(
+        "--get",
+        default=None,
+        help="print one value: sdk, ami, driver, serving-image, training-image, compile-image, nxdt-examples-ref "
+        "(pools); serving-image, base-image, compile-tag, neuronx-cc, runtime, sdk, engine (endpoints)",
+    )
+    matrix.set_defaults(func=_versions)
 
     compile_ = groups.add_parser("compile", help="compile a model once and look up compiled artifacts")
     compile_actions = compile_.add_subparsers(dest="action", required=True)
@@ -348,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--instance-type", default="trn1.32xlarge", help="the pool's instance type")
     job.add_argument("--nodes", type=int, default=2)
     job.add_argument("--namespace", default="default")
-    job.add_argument("--image", default=versions.TRAINING_IMAGE, help="training image with your code")
+    job.add_argument("--config", default="config/default.yaml", help="the platform config (pool and its image)")
+    job.add_argument("--image", default=None, help="training image with your code (default: the pool's training image)")
     job.add_argument("command", nargs=argparse.REMAINDER, help="-- torchrun <script> <args>")
     job.set_defaults(func=_train_job)
     return parser
@@ -360,6 +479,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as err:
         print("\n".join(err.messages()), file=sys.stderr)
+        return 2
+    except NeuronStackError as err:
+        print(f"neuron stack error: {err.field}: {err}", file=sys.stderr)
         return 2
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuron_platform import facts
-from neuron_platform.config import PoolConfig
+from neuron_platform.config import PoolConfig, pool_stack
+from neuron_platform.neuron_stack import PoolStack
 
 NEURON_RESOURCE = "aws.amazon.com/neuron"
 NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"
@@ -52,6 +53,13 @@ class PoolPlan:
     limits: dict[str, str]
     reservation_ids: tuple[str, ...]
     reservation_tags: dict[str, str]
+    # The pool's Neuron stack: its AMI release (per pool: pools may run different drivers)
+    # and the images that run on it.
+    neuron: PoolStack
+
+    @property
+    def ami_alias(self) -> str:
+        return self.neuron.ami_alias
 
     @property
     def labels(self) -> dict[str, str]:
@@ -85,6 +93,7 @@ def plan_pool(pool: PoolConfig) -> PoolPlan:
         limits=pool_limits(pool.max_nodes, types),
         reservation_ids=tuple(reservations.ids) if reservations else (),
         reservation_tags=dict(reservations.tags) if reservations else {},
+        neuron=pool_stack(pool),
     )
 
 

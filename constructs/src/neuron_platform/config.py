@@ -15,12 +15,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from neuron_platform import facts
+from neuron_platform.neuron_stack import NeuronStackError, PoolStack, resolve_pool
 from neuron_platform.serving.planner import PlanError, ServingPlan, plan
 from neuron_platform.serving.spec import ServingSpec
 from neuron_platform.sizing import SubnetLayoutError, plan_subnets
@@ -240,6 +242,18 @@ class PoolConfig(StrictModel):
     root_volume_gib: int | None = Field(default=None, ge=50, le=16384)
     consolidate_after: str | None = Field(default=None, pattern=_DURATION)
     expire_after: str = Field(default="720h", pattern=_DURATION + "|^Never$")
+    neuron_sdk: str | None = Field(
+        default=None,
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="Neuron SDK release of every image the pool runs; default: the newest release with a "
+        "supported image for the pool's family and purpose.",
+    )
+    ami_release: str | None = Field(
+        default=None,
+        pattern=r"^v\d{8}$",
+        description="EKS AL2023 Neuron AMI release (vYYYYMMDD); default: the newest whose driver runs the pool's "
+        "runtimes.",
+    )
 
     @field_validator("instance_types")
     @classmethod
@@ -507,16 +521,38 @@ class PlatformConfig(StrictModel):
     def endpoint(self, name: str) -> ServingSpec | None:
         return next((e for e in self.serving.endpoints if e.name == name), None)
 
+    def pool(self, name: str) -> PoolConfig | None:
+        return next((p for p in self.pools if p.name == name), None)
+
+    def pool_stack(self, name: str) -> PoolStack:
+        """The resolved Neuron stack (SDK, AMI, images) of pool ``name``."""
+        pool = self.pool(name)
+        if pool is None:
+            raise KeyError(name)
+        return pool_stack(pool)
+
     def plan_endpoint(self, spec: ServingSpec) -> ServingPlan:
-        """The planner over the endpoint's pool (EKS) under this project's image names."""
-        pools = {p.name: p.instance_types for p in self.pools}
-        return plan(spec, pool_types=pools.get(str(spec.pool)), project=self.project.name)
+        """The planner over the endpoint's pool (EKS) or SageMaker, with the images they run."""
+        pool = self.pool(str(spec.pool)) if spec.backend == "eks" else None
+        if pool is not None:
+            return plan(spec, pool_types=pool.instance_types, project=self.project.name, pool_stack=pool_stack(pool))
+        return plan(spec, project=self.project.name)
 
     @property
     def training_zone(self) -> str | None:
         """The one zone of the EFA training pools (where shared storage goes), if they share one."""
         zones = {p.zone for p in self.efa_training_pools}
         return zones.pop() if len(zones) == 1 else None
+
+
+def pool_stack(pool: PoolConfig) -> PoolStack:
+    """The Neuron stack of ``pool`` (raises :class:`NeuronStackError` naming the field)."""
+    return _pool_stack(pool.name, pool.family, pool.purpose, pool.neuron_sdk, pool.ami_release)
+
+
+@cache
+def _pool_stack(name: str, family: facts.Family, purpose: str, sdk: str | None, ami: str | None) -> PoolStack:
+    return resolve_pool(name=name, family=family, purpose=purpose, sdk=sdk, ami_release=ami)
 
 
 def load_config(path: str | Path) -> PlatformConfig:
@@ -595,6 +631,10 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
                 f"{where}.capacity_types",
                 f"got {pool.capacity_types}; add reserved to use the listed capacity_reservations",
             )
+        try:
+            pool_stack(pool)
+        except NeuronStackError as err:
+            yield Issue(f"{where}.{err.field}", str(err))
     yield from _cluster_issues(cfg)
     yield from _serving_issues(cfg)
     if cfg.training.enabled and not cfg.efa_training_pools:
@@ -624,7 +664,6 @@ def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
         where = f"serving.endpoints[{i}]"
         if endpoint.name in names[:i]:
             yield Issue(f"{where}.name", f"got {endpoint.name!r}; endpoint names must be unique")
-        pool_types: list[str] | None = None
         if endpoint.backend == "eks":
             pool = pools.get(str(endpoint.pool))
             inference = [n for n, p in pools.items() if p.purpose == "inference"]
@@ -634,7 +673,6 @@ def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
                     f"got {endpoint.pool!r}; allowed: an inference pool: {', '.join(inference) or 'none configured'}",
                 )
                 continue
-            pool_types = pool.instance_types
             if endpoint.replicas.max > endpoint.replicas.min and not cfg.operations.prometheus.enabled:
                 yield Issue(
                     f"{where}.replicas.max",
@@ -642,8 +680,14 @@ def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
                     f"workspace; allowed: {endpoint.replicas.min} (replicas.min) while operations.prometheus.enabled "
                     "is false",
                 )
+            try:
+                pool_stack(pool)
+            except NeuronStackError:
+                continue  # reported under pools[]
         try:
-            plan(endpoint, pool_types=pool_types, project=cfg.project.name)
+            cfg.plan_endpoint(endpoint)
+        except NeuronStackError as err:
+            yield Issue(f"{where}.{err.field}", str(err))
         except PlanError as err:
             yield Issue(where, str(err))
 

@@ -1,16 +1,32 @@
-"""The compile job: fetch the model, run the Neuron compiler for the spec, record, upload.
+"""The compile job: fetch the model, compile it with the serving image's own engine, record, upload.
 
-Runs as a Kubernetes Job started by the compile pipeline's state machine, in the compile
-image (the pinned Neuron SDK image plus optimum-neuron). Environment:
+Runs in the compile image: the endpoint's serving image (same tag) plus this entrypoint,
+nothing else. The engine that serves is the engine that compiles (``ENGINE``):
+
+- ``vllm-nxdi`` (vLLM on NxD Inference, SDK <= 2.31): start the engine once with
+  ``NEURON_COMPILED_ARTIFACTS`` pointing at an empty directory; vLLM compiles the model and
+  saves ``neuron_config.json``, ``model.pt`` and the sharded weights there
+  (``vllm_compile.py``). Needs a Neuron device: the pipeline runs it on the endpoint's pool.
+- ``vllm-neuron`` (the vllm-neuron plugin, SDK >= 2.31 on trn2): the same, with the
+  plugin's compile cache (``VLLM_CACHE_ROOT``) as the artifacts.
+- ``optimum-neuron`` (the SageMaker Hugging Face image): ``optimum-cli export neuron``
+  with ``--instance_type``, which compiles on a CPU-only machine.
+
+Environment:
 
 - ``SPEC_JSON``: the validated compile spec; ``CACHE_KEY``: its cache key.
 - ``ARTIFACTS_URL``: ``s3://bucket/artifacts/<cache key>/``, where the outputs go.
+- ``ENGINE``: one of the engines above (default ``optimum-neuron``).
+- ``EXPECTED_NEURONX_CC`` / ``EXPECTED_RUNTIME`` (optional): the compiler and runtime the
+  spec's SDK ships (from the Neuron release manifest); the job refuses an image that
+  carries others.
 - ``NEURON_COMPILE_CACHE_URL``: the shared Neuron persistent cache (``s3://.../neuron-cache/``).
 - ``WORK_DIR`` (default ``/work``): local scratch for the weights and the compiled model.
 - ``HF_TOKEN`` (optional): for gated Hugging Face models.
 
 Exit codes say what failed, and the last line on stderr says why:
-2 bad spec, 3 model not found, 4 compiler failed, 5 disk full, 6 upload failed.
+2 bad spec, 3 model not found, 4 compiler failed, 5 disk full, 6 upload failed,
+7 the image's toolchain is not the spec's SDK.
 """
 
 from __future__ import annotations
@@ -33,8 +49,17 @@ EXIT_MODEL_NOT_FOUND = 3
 EXIT_COMPILER_FAILED = 4
 EXIT_DISK_FULL = 5
 EXIT_UPLOAD_FAILED = 6
+EXIT_WRONG_TOOLCHAIN = 7
 MANIFEST = "manifest.json"
 GIB = 1024**3
+ENGINES = ("vllm-nxdi", "vllm-neuron", "optimum-neuron")
+VLLM_COMPILE = Path(__file__).resolve().parent / "vllm_compile.py"
+# vLLM artifacts: what the engine compiled under neuron/, the model's own files under model/
+# (serving points --model there and runs offline). Sharded weights travel in neuron/ for
+# NxD Inference, so model/ keeps only config and tokenizer files there.
+COMPILED_SUBDIR = "neuron"
+MODEL_SUBDIR = "model"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
 class JobError(Exception):
@@ -88,6 +113,92 @@ def compiler_env(spec: Mapping[str, Any], base: Mapping[str, str]) -> dict[str, 
     return env
 
 
+def vllm_arguments(spec: Mapping[str, Any], engine: str) -> dict[str, Any]:
+    """vLLM engine arguments fixed by the spec. Serving passes the same ones (the platform's
+    ``vllm_command``; a test holds the two together): the artifacts match only these."""
+    arguments: dict[str, Any] = {
+        "tensor_parallel_size": int(spec["tensor_parallel_size"]),
+        "max_num_seqs": int(spec["batch_size"]),
+        "max_model_len": int(spec["sequence_length"]),
+        "dtype": str(spec["dtype"]),
+    }
+    if engine == "vllm-nxdi":
+        # NxD Inference derives its Neuron config from these; without prefix caching or
+        # chunked prefill the KV blocks must equal max_num_seqs (vLLM Neuron user guide).
+        arguments |= {
+            "num_gpu_blocks_override": int(spec["batch_size"]),
+            "enable_prefix_caching": False,
+            "enable_chunked_prefill": False,
+        }
+    return arguments
+
+
+def compile_command(
+    spec: Mapping[str, Any], engine: str, model_dir: Path, output_dir: Path, base: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The command (and its environment) that compiles ``spec`` with ``engine`` into ``output_dir``."""
+    env = compiler_env(spec, base)
+    if engine == "optimum-neuron":
+        return export_command(spec, model_dir, output_dir), env
+    kwargs: dict[str, Any] = {"model": str(model_dir), **vllm_arguments(spec, engine)}
+    if engine == "vllm-nxdi":
+        env["NEURON_COMPILED_ARTIFACTS"] = str(output_dir)
+        # Weights sharded once here, so serving loads them instead of resharding at start.
+        kwargs["additional_config"] = {"override_neuron_config": {"save_sharded_checkpoint": True}}
+    else:
+        env["VLLM_CACHE_ROOT"] = str(output_dir)
+    python = env.get("COMPILE_PYTHON") or sys.executable
+    return [python, str(VLLM_COMPILE), json.dumps(kwargs, sort_keys=True)], env
+
+
+def copy_model_files(model_dir: Path, destination: Path, *, weights: bool) -> None:
+    """The model's files serving needs beside the compiled artifacts (config, tokenizer; weights if asked)."""
+    for path in sorted(model_dir.rglob("*")):
+        relative = path.relative_to(model_dir)
+        if not path.is_file() or relative.parts[0].startswith("."):
+            continue  # hub metadata such as .cache/
+        if not weights and path.suffix in WEIGHT_SUFFIXES:
+            continue
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+
+def installed_toolchain() -> dict[str, str | None]:
+    """The compiler (pip package ``neuronx-cc``) and runtime (deb ``aws-neuronx-runtime-lib``) in this image."""
+    from importlib import metadata
+
+    try:
+        compiler: str | None = metadata.version("neuronx-cc").split("+")[0]
+    except metadata.PackageNotFoundError:
+        compiler = None
+    try:
+        query = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "aws-neuronx-runtime-lib"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        runtime: str | None = query.stdout.strip().split("-")[0] or None if query.returncode == 0 else None
+    except FileNotFoundError:
+        runtime = None
+    return {"neuronx_cc": compiler, "runtime": runtime}
+
+
+def check_toolchain(found: Mapping[str, str | None], env: Mapping[str, str], sdk: str) -> None:
+    """Artifacts load only on the compiler/runtime line that made them: refuse any other."""
+    for name, variable in (("neuronx_cc", "EXPECTED_NEURONX_CC"), ("runtime", "EXPECTED_RUNTIME")):
+        expected = env.get(variable)
+        # The compiler must be there; a runtime the image does not register with dpkg is not held against it.
+        missing_ok = name == "runtime" and found.get(name) is None
+        if expected and found.get(name) != expected and not missing_ok:
+            raise JobError(
+                EXIT_WRONG_TOOLCHAIN,
+                f"the image carries {name} {found.get(name) or 'none'}, Neuron SDK {sdk} ships {expected}: "
+                "build the compile image FROM the endpoint's serving image (make compile-image)",
+            )
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -96,8 +207,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+ENTRY_POINTS = {
+    "vllm-nxdi": "vllm LLM() with NEURON_COMPILED_ARTIFACTS (NxD Inference)",
+    "vllm-neuron": "vllm LLM() with VLLM_CACHE_ROOT (vllm-neuron)",
+    "optimum-neuron": "optimum-cli export neuron",
+}
+
+
 def build_manifest(
-    output_dir: Path, *, cache_key: str, spec: Mapping[str, Any], compile_seconds: float
+    output_dir: Path,
+    *,
+    cache_key: str,
+    spec: Mapping[str, Any],
+    compile_seconds: float,
+    engine: str = "optimum-neuron",
+    toolchain: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     files = sorted(p for p in output_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
     if not files:
@@ -105,7 +229,14 @@ def build_manifest(
     return {
         "cache_key": cache_key,
         "spec": dict(spec),
-        "compiler": "optimum-cli export neuron",
+        "compiler": ENTRY_POINTS[engine],
+        # What serving checks before it loads the artifacts: the SDK line that made them.
+        "neuron": {
+            "engine": engine,
+            "sdk": spec.get("sdk_version"),
+            "image": spec.get("image"),
+            **dict(toolchain or {}),
+        },
         "compile_seconds": round(compile_seconds, 1),
         "files": [
             {"path": p.relative_to(output_dir).as_posix(), "sha256": sha256_of(p), "size": p.stat().st_size}
@@ -162,13 +293,25 @@ def upload(s3: Any, output_dir: Path, manifest: Mapping[str, Any], destination: 
         ) from None
 
 
-def run(env: Mapping[str, str], s3: Any, *, hf_download: Callable[..., str] | None = None, log: Any = print) -> int:
+def run(
+    env: Mapping[str, str],
+    s3: Any,
+    *,
+    hf_download: Callable[..., str] | None = None,
+    log: Any = print,
+    toolchain: Callable[[], Mapping[str, str | None]] = installed_toolchain,
+) -> int:
     try:
         spec = json.loads(env["SPEC_JSON"])
         cache_key = env["CACHE_KEY"]
         destination = S3Url.parse(env["ARTIFACTS_URL"])
     except (KeyError, json.JSONDecodeError) as err:
         raise JobError(EXIT_BAD_SPEC, f"SPEC_JSON, CACHE_KEY and ARTIFACTS_URL are required ({err})") from None
+    engine = env.get("ENGINE", "optimum-neuron")
+    if engine not in ENGINES:
+        raise JobError(EXIT_BAD_SPEC, f"ENGINE: got {engine!r}; allowed: {', '.join(ENGINES)}")
+    found = dict(toolchain())
+    check_toolchain(found, env, str(spec.get("sdk_version")))
     work = Path(env.get("WORK_DIR", "/work"))
     model_dir, output_dir = work / "model", work / "compiled"
     shutil.rmtree(output_dir, ignore_errors=True)
@@ -181,10 +324,12 @@ def run(env: Mapping[str, str], s3: Any, *, hf_download: Callable[..., str] | No
         if err.errno == errno.ENOSPC:
             raise JobError(EXIT_DISK_FULL, f"disk full in {work} while fetching the model") from None
         raise
-    command = export_command(spec, local_model, output_dir)
-    log("compile: " + " ".join(command))
+    compiled_dir = output_dir if engine == "optimum-neuron" else output_dir / COMPILED_SUBDIR
+    compiled_dir.mkdir(parents=True, exist_ok=True)
+    command, command_env = compile_command(spec, engine, local_model, compiled_dir, env)
+    log(f"compile ({engine}): " + " ".join(command))
     started = time.monotonic()
-    result = subprocess.run(command, env=compiler_env(spec, env), check=False, stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(command, env=command_env, check=False, stderr=subprocess.PIPE, text=True)
     elapsed = time.monotonic() - started
     tail = (result.stderr or "").strip().splitlines()[-20:]
     for line in tail:
@@ -193,9 +338,16 @@ def run(env: Mapping[str, str], s3: Any, *, hf_download: Callable[..., str] | No
         if any("No space left on device" in line for line in tail):
             raise JobError(EXIT_DISK_FULL, f"disk full in {work} while compiling")
         raise JobError(
-            EXIT_COMPILER_FAILED, f"optimum-cli exited {result.returncode}: {tail[-1] if tail else 'no output'}"
+            EXIT_COMPILER_FAILED,
+            f"{ENTRY_POINTS[engine]} exited {result.returncode}: {tail[-1] if tail else 'no output'}",
         )
-    manifest = build_manifest(output_dir, cache_key=cache_key, spec=spec, compile_seconds=elapsed)
+    if engine != "optimum-neuron":
+        if not any(p.is_file() for p in compiled_dir.rglob("*")):
+            raise JobError(EXIT_COMPILER_FAILED, f"{ENTRY_POINTS[engine]} exited 0 but saved nothing in {compiled_dir}")
+        copy_model_files(local_model, output_dir / MODEL_SUBDIR, weights=engine == "vllm-neuron")
+    manifest = build_manifest(
+        output_dir, cache_key=cache_key, spec=spec, compile_seconds=elapsed, engine=engine, toolchain=found
+    )
     log(f"compile: {len(manifest['files'])} files in {elapsed:.0f} s; uploading to {env['ARTIFACTS_URL']}")
     upload(s3, output_dir, manifest, destination)
     log(f"compile {cache_key}: done")
@@ -206,6 +358,11 @@ def main() -> int:
     import boto3
 
     try:
+        # On the cluster the token comes from Secrets Manager through the pod's own role
+        # (Batch injects it as HF_TOKEN); huggingface_hub reads HF_TOKEN from the environment.
+        if not os.environ.get("HF_TOKEN") and os.environ.get("HF_TOKEN_SECRET_ARN"):
+            secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["HF_TOKEN_SECRET_ARN"])
+            os.environ["HF_TOKEN"] = secret["SecretString"]
         return run(os.environ, boto3.client("s3"))
     except JobError as err:
         print(f"compile failed: {err}", file=sys.stderr)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from cache_key import cache_key
 
 TARGETS = ("inf2", "trn1", "trn2")
 DTYPES = ("bfloat16", "float16")
+ENGINES = ("vllm-nxdi", "vllm-neuron", "optimum-neuron")
+VERSION = re.compile(r"^\d+(\.\d+){1,4}$")
 # Without sizing from the CLI: enough for models up to about 8B parameters.
 DEFAULT_MEMORY_GIB = 64
 DEFAULT_VCPUS = 8
@@ -61,6 +64,32 @@ def check(spec: Any) -> list[str]:
     return problems
 
 
+def neuron(event: dict[str, Any], cluster_endpoints: list[str]) -> tuple[dict[str, str], str, str]:
+    """The engine and toolchain the CLI derived from the Neuron data, and where the compile runs.
+
+    vLLM engines compile on the cluster, for a configured endpoint (its Job template fixes
+    the node and devices); optimum-neuron exports on Batch.
+    """
+    given = event.get("neuron")
+    if not isinstance(given, dict):
+        raise InvalidSpec("neuron: required: {engine, neuronxCc, runtime} (python -m neuron_platform compile submit)")
+    engine = given.get("engine")
+    if engine not in ENGINES:
+        raise InvalidSpec(f"neuron.engine: got {engine!r}; allowed: {', '.join(ENGINES)}")
+    for name in ("neuronxCc", "runtime"):
+        if not isinstance(given.get(name), str) or not VERSION.match(given[name]):
+            raise InvalidSpec(f"neuron.{name}: got {given.get(name)!r}; allowed: a version like 2.23.6484.0")
+    endpoint = event.get("endpoint", "")
+    if engine == "optimum-neuron":
+        return {"engine": engine, "neuronxCc": given["neuronxCc"], "runtime": given["runtime"]}, "batch", ""
+    if endpoint not in cluster_endpoints:
+        raise InvalidSpec(
+            f"endpoint: got {endpoint!r}; {engine} artifacts compile on an endpoint's pool: allowed: "
+            f"{', '.join(cluster_endpoints) or 'none (no EKS endpoint with a vLLM engine is configured)'}"
+        )
+    return {"engine": engine, "neuronxCc": given["neuronxCc"], "runtime": given["runtime"]}, "cluster", endpoint
+
+
 def resources(event: dict[str, Any], max_memory_gib: int) -> tuple[int, int]:
     """Memory (GiB) and vCPUs for the compile job: what the CLI sized from the facts, within bounds."""
     requested = event.get("resources") or {}
@@ -83,7 +112,12 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     bucket = os.environ["ARTIFACTS_BUCKET"]
     # MAX_MEMORY_GIB: what the largest compile machine can give one container (set by CompilePipeline).
     memory_gib, vcpus = resources(event, int(os.environ["MAX_MEMORY_GIB"]))
+    cluster_endpoints = [e for e in os.environ.get("CLUSTER_ENDPOINTS", "").split(",") if e]
+    toolchain, placement, endpoint = neuron(event, cluster_endpoints)
     return {
+        "neuron": toolchain,
+        "placement": placement,
+        "endpoint": endpoint,
         "memoryMiB": str(memory_gib * 1024),
         "vcpus": str(vcpus),
         "cacheKey": key,

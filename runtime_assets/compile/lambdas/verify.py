@@ -1,9 +1,11 @@
 """Step 4 of the compile pipeline: are the artifacts the job reported really in S3?
 
 The compile job uploads every file, then ``manifest.json`` last (its presence means the
-upload finished). This handler reads the manifest, checks it belongs to this cache key,
-and checks every listed file exists with the listed size. It returns the file list the
-registry records. Raises ``VerificationFailed`` with what is wrong.
+upload finished). This handler reads the manifest, checks it belongs to this cache key
+and records the SDK, image and engine this execution asked for (artifacts load only
+under the SDK line that compiled them), and checks every listed file exists with the
+listed size. It returns the file list and the toolchain the registry records. Raises
+``VerificationFailed`` with what is wrong.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ class VerificationFailed(Exception):
     """The artifacts are missing, incomplete or not the ones this execution compiled."""
 
 
-def verify(s3: Any, bucket: str, prefix: str, cache_key: str) -> dict[str, Any]:
+def verify(s3: Any, bucket: str, prefix: str, cache_key: str, expected: dict[str, str] | None = None) -> dict[str, Any]:
+    """``expected``: the ``sdk``, ``image`` and ``engine`` the manifest's ``neuron`` record must show."""
     try:
         body = s3.get_object(Bucket=bucket, Key=prefix + MANIFEST)["Body"].read()
     except ClientError as err:
@@ -32,6 +35,10 @@ def verify(s3: Any, bucket: str, prefix: str, cache_key: str) -> dict[str, Any]:
         raise VerificationFailed(f"{MANIFEST} is not JSON ({err.msg})") from None
     if manifest.get("cache_key") != cache_key:
         raise VerificationFailed(f"{MANIFEST} is for {manifest.get('cache_key')!r}, expected {cache_key!r}")
+    neuron = manifest.get("neuron") or {}
+    for field, wanted in sorted((expected or {}).items()):
+        if neuron.get(field) != wanted:
+            raise VerificationFailed(f"{MANIFEST} records {field} {neuron.get(field)!r}, this run compiles {wanted!r}")
     files = manifest.get("files") or []
     if not files:
         raise VerificationFailed(f"{MANIFEST} lists no files")
@@ -55,8 +62,15 @@ def verify(s3: Any, bucket: str, prefix: str, cache_key: str) -> dict[str, Any]:
         "totalBytesText": str(sum(f["size"] for f in files)),
         "compileSeconds": manifest.get("compile_seconds"),
         "compiler": manifest.get("compiler"),
+        # Strings for DynamoDB; "unknown" where the image did not tell the job.
+        "neuron": {
+            "engine": str(neuron.get("engine") or "unknown"),
+            "neuronxCc": str(neuron.get("neuronx_cc") or "unknown"),
+            "runtime": str(neuron.get("runtime") or "unknown"),
+        },
     }
 
 
 def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    return verify(boto3.client("s3"), event["bucket"], event["artifactsPrefix"], event["cacheKey"])
+    expected = {"sdk": event["sdkVersion"], "image": event["image"], "engine": event["engine"]}
+    return verify(boto3.client("s3"), event["bucket"], event["artifactsPrefix"], event["cacheKey"], expected)

@@ -26,8 +26,11 @@ SPEC: dict[str, Any] = {
     "sequence_length": 4096,
     "tensor_parallel_size": 8,
     "sdk_version": "2.26.1",
-    "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/neuron-compile:inf2-sdk2.26.1",
+    # A compile image carries its serving image's tag: here the SageMaker optimum-neuron image.
+    "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:0.11.0-optimum0.4.5-neuronx-py310-sdk2.26.1-ubuntu22.04",
 }
+# What the Neuron data says SDK 2.26.1 ships (n2-manifest.json).
+SDK_2_26_1 = {"engine": "optimum-neuron", "neuronxCc": "2.21.33363.0", "runtime": "2.28.23.0"}
 CONFIG: dict[str, Any] = {
     "project": {"name": "inf-small", "region": "us-west-2"},
     "network": {"zones": ["us-west-2a", "us-west-2b"]},
@@ -301,7 +304,32 @@ def test_submit_starts_a_sized_run_and_reports_a_cache_hit(
     assert payload["resources"] == {"memory_gib": 61, "vcpus": 16}
     assert payload["spec"]["model"] == SPEC["model"]
     assert payload["spec"]["compiler_flags"] == []
+    assert payload["neuron"] == SDK_2_26_1
+    assert "endpoint" not in payload  # optimum-neuron exports on Batch
     assert sent["name"].startswith("compile-")
+
+
+def test_submit_refuses_a_vllm_spec_without_its_endpoint(
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vllm = tmp_path / "vllm.yaml"
+    image = "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
+    vllm.write_text(yaml.safe_dump(SPEC | {"sdk_version": "2.28.0", "image": image}))
+    assert main(["compile", "submit", str(vllm), "--config", aws["config"]]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"compile: {vllm}: image: got '{image}'; vllm-nxdi artifacts compile on an endpoint's")
+
+
+def test_submit_refuses_an_image_tag_of_another_sdk(
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(SPEC | {"sdk_version": "2.28.0"}))
+    assert main(["compile", "submit", str(other), "--config", aws["config"]]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"compile: {other}: sdk_version: got '2.28.0'; image tag "
+        "0.11.0-optimum0.4.5-neuronx-py310-sdk2.26.1-ubuntu22.04 is Neuron SDK 2.26.1; allowed: 2.26.1"
+    )
 
 
 def test_status_of_a_running_compile(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -384,7 +412,14 @@ def test_the_submitted_spec_gets_the_key_the_library_computes() -> None:
         }
     )
     recorder = Recorder()
-    client.start(recorder, client.Pipeline(MACHINE_ARN, "registry", 460), spec, {"memory_gib": 61, "vcpus": 16}, now=0)
+    client.start(
+        recorder,
+        client.Pipeline(MACHINE_ARN, "registry", 460),
+        spec,
+        {"memory_gib": 61, "vcpus": 16},
+        now=0,
+        neuron=SDK_2_26_1,
+    )
     assert cache_key(json.loads(recorder.sent["input"])["spec"]) == spec.cache_key()
 
 
@@ -413,10 +448,17 @@ def test_submit_an_endpoints_compile_spec(aws: dict[str, Any], capsys: pytest.Ca
     aws["sfn_setup"].append(setup)
     assert main(["compile", "submit", "--endpoint", "llama3-8b", "--config", example, "--no-wait"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"endpoint llama3-8b: compiling for cache key {expected_key}"
-    submitted = json.loads(sent["input"])["spec"]
+    assert out[0] == f"endpoint llama3-8b: compiling on pool inf2-large for cache key {expected_key}"
+    payload = json.loads(sent["input"])
+    submitted = payload["spec"]
     # moto's STS account; the key ignores the registry host, so the pipeline files it under the same key.
-    assert submitted["image"] == "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:inf2-sdk2.31.1"
+    # The compile image carries the serving image's tag: vLLM 0.13.0 on SDK 2.28.0 (NxD Inference on inf2).
+    assert submitted["image"] == (
+        "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
+    )
+    assert submitted["sdk_version"] == "2.28.0"
+    assert payload["neuron"] == {"engine": "vllm-nxdi", "neuronxCc": "2.23.6484.0", "runtime": "2.30.51.0"}
+    assert payload["endpoint"] == "llama3-8b"  # it compiles on that endpoint's pool
     from neuron_platform.compile.cache_key import cache_key
 
     assert cache_key(submitted) == expected_key

@@ -185,3 +185,19 @@ def test_image_tags(image: str, tag: str | None) -> None:
     from neuron_platform.compile.spec import image_tag
 
     assert image_tag(image) == tag
+
+
+def test_the_example_spec_is_what_the_sagemaker_endpoint_loads() -> None:
+    """specs/llama3-8b-inf2-tp8.yaml compiles (on Batch, with optimum-neuron) exactly the
+    artifacts the example config's SageMaker endpoint points at."""
+    from neuron_platform.compile.spec import image_tag, load_spec
+    from neuron_platform.config import load_config
+    from neuron_platform.neuron_stack import compile_toolchain
+    from tests.conftest import REPO
+
+    spec = load_spec(REPO / "specs" / "llama3-8b-inf2-tp8.yaml")
+    config = load_config(REPO / "config" / "examples" / "inference-small.yaml")
+    endpoint = config.endpoint("llama3-8b-sm")
+    assert endpoint is not None
+    assert spec.cache_key() == config.plan_endpoint(endpoint).cache_key()
+    assert compile_toolchain(image_tag(spec.image) or "", spec.sdk_version).engine == "optimum-neuron"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuron_platform import versions
 from neuron_platform.k8s.serving import (
     endpoint_deployment,
     endpoint_disruption_budget,
@@ -62,11 +61,19 @@ def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
         validate(obj)
     deployment = objects[1]["spec"]["template"]["spec"]
     (container,) = deployment["containers"]
-    assert container["image"] == versions.TRN2_SERVING_IMAGE
+    # trn2's newest serving image: the vllm-neuron plugin (SDK 2.32.0), its compile cache as the artifacts.
+    assert container["image"] == served.serving_image
+    assert served.engine == "vllm-neuron"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["VLLM_CACHE_ROOT"] == "/models/compiled/neuron"
+    assert env["VLLM_NEURON_DISABLE_WARMUP_COMPILE"] == "1"  # a cache miss fails; it never compiles at start
     assert container["resources"]["limits"]["aws.amazon.com/neuron"] == "4"  # TP 16 at LNC=2: 4 devices
-    command = container["command"]
-    assert command[command.index("--model") + 1] == "/models/compiled"  # S3 model: served from the artifacts
-    assert "--revision" not in command
+    shell = container["command"][2]
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    # The artifact check runs first; vLLM then serves the artifacts' own copy of the model, offline.
+    assert shell.startswith("python3 /opt/neuron-platform/check_artifacts.py /models/compiled && exec python3 -m vllm")
+    assert "--model /models/compiled/model" in shell
+    assert "--num-gpu-blocks-override" not in shell  # the plugin sizes its KV cache itself
     annotations = objects[4]["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
     assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == CERT

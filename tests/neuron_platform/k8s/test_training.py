@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from neuron_platform import versions
 from neuron_platform.capacity import PoolPlan, plan_pool
 from neuron_platform.config import PoolConfig
 from neuron_platform.k8s.karpenter import ec2_node_class
@@ -37,13 +36,13 @@ def efa_plan(instance_type: str = "trn1.32xlarge") -> PoolPlan:
 def test_objects_match_their_crds() -> None:
     plan = efa_plan()
     validate(hugepages_overlay(plan))
-    validate(neuron_training_runtime(plan, image=versions.TRAINING_IMAGE))
+    validate(neuron_training_runtime(plan, image=plan.neuron.image("training")))
     validate(
         train_job(
             name="llama",
             pool="trn-efa",
             instance_type="trn1.32xlarge",
-            image=versions.TRAINING_IMAGE,
+            image=plan.neuron.image("training"),
             command=["torchrun", "train.py"],
             env={"MODEL": "llama"},
         )

@@ -102,7 +102,9 @@ def test_llama3_8b_on_inf2_48xlarge_costs() -> None:
     assert result.tokens_per_second == pytest.approx(1226 / 3)
     # $12.98/h for three replicas at ~409 tokens/s each: $4.33 per replica-hour / 1.47M tokens.
     assert result.usd_per_million_tokens == pytest.approx(12.98127 / 3 / (1226 / 3 * 3600) * 1e6)
-    assert result.environment == {"NEURON_COMPILED_ARTIFACTS": "/models/compiled"}
+    # vLLM on NxD Inference loads the compiled directory and serves the model's own files offline.
+    assert result.environment == {"NEURON_COMPILED_ARTIFACTS": "/models/compiled/neuron", "HF_HUB_OFFLINE": "1"}
+    assert (result.engine, result.compile_placement) == ("vllm-nxdi", "cluster")
 
 
 def test_spec_throughput_overrides_the_published_figure() -> None:
@@ -114,10 +116,16 @@ def test_the_compile_spec_matches_the_shapes_and_backend_sdk() -> None:
     eks = plan(spec(), pool_types=INF2_POOL, project="inf-small")
     compile_spec = eks.compile_spec("123456789012.dkr.ecr.us-west-2.amazonaws.com")
     assert compile_spec.shape_fields() == spec().shape_fields()
-    assert compile_spec.image == "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:inf2-sdk2.31.1"
+    # The compile image is the serving image's tag in the project's repository.
+    assert eks.serving_image.endswith(":" + eks.compile_image_tag)
+    assert (
+        compile_spec.image == f"123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:{eks.compile_image_tag}"
+    )
+    assert compile_spec.sdk_version == eks.compile_sdk == "2.28.0"
     assert eks.cache_key() == cache_key(compile_spec.model_dump(mode="json", exclude={"architecture"}))
     sagemaker = plan(spec(backend="sagemaker", pool=None), project="inf-small")
     assert sagemaker.compile_sdk == "2.26.1"
+    assert (sagemaker.engine, sagemaker.compile_placement) == ("optimum-neuron", "batch")
     assert sagemaker.cache_key() != eks.cache_key()
     assert sagemaker.instance_type == "ml.inf2.24xlarge"
     assert sagemaker.environment == {

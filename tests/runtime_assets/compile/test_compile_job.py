@@ -130,7 +130,7 @@ def test_compiler_failure_is_exit_4_with_its_last_line(env: dict[str, Any]) -> N
     with pytest.raises(job.JobError) as err:
         _run(env, FAKE_MODE="fail")
     assert err.value.code == job.EXIT_COMPILER_FAILED
-    assert str(err.value) == "optimum-cli exited 70: ERROR: compilation failed: out of instruction memory"
+    assert str(err.value) == "optimum-cli export neuron exited 70: ERROR: compilation failed: out of instruction memory"
     assert "manifest.json" not in str(env["s3"].list_objects_v2(Bucket="artifacts"))
 
 
@@ -203,4 +203,179 @@ def test_main_prints_one_line_and_returns_the_code(
         monkeypatch.setenv(name, value)
     assert job.main() == job.EXIT_COMPILER_FAILED  # boto3 inside main() talks to moto here
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last == "compile failed: optimum-cli exited 70: ERROR: compilation failed: out of instruction memory"
+    assert last == (
+        "compile failed: optimum-cli export neuron exited 70: ERROR: compilation failed: out of instruction memory"
+    )
+
+
+# --- vLLM engines: the serving image's own vLLM compiles ---------------------------------------
+
+# Stands in for the serving image's vLLM: like vLLM on Neuron, constructing LLM compiles the
+# model for its engine arguments and saves what it compiled where the environment points.
+FAKE_VLLM = """
+import json, os
+
+class LLM:
+    def __init__(self, **kwargs):
+        nxdi = "NEURON_COMPILED_ARTIFACTS" in os.environ
+        target = os.environ["NEURON_COMPILED_ARTIFACTS"] if nxdi else os.environ["VLLM_CACHE_ROOT"]
+        with open(os.environ["FAKE_RECORD"], "w") as f:
+            json.dump({"kwargs": kwargs, "target": target, "nxdi": nxdi,
+                       "model_files": sorted(os.listdir(kwargs["model"]))}, f)
+        if os.environ.get("FAKE_MODE") == "nothing":
+            return
+        if nxdi:
+            os.makedirs(os.path.join(target, "weights"), exist_ok=True)
+            open(os.path.join(target, "neuron_config.json"), "w").write("{}")
+            open(os.path.join(target, "model.pt"), "wb").write(b"PT" * 100)
+            open(os.path.join(target, "weights", "tp0_sharded_checkpoint.safetensors"), "wb").write(b"W" * 10)
+        else:
+            cache = os.path.join(target, "neuron", "compile_cache", "abc123")
+            os.makedirs(cache, exist_ok=True)
+            open(os.path.join(cache, "model.neff"), "wb").write(b"NEFF")
+"""
+
+SPEC_2_28 = SPEC | {
+    "sdk_version": "2.28.0",
+    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p-neuron:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04",
+}
+
+
+@pytest.fixture
+def vllm(env: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    package = tmp_path / "fake-vllm" / "vllm"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(FAKE_VLLM)
+    env["vars"] |= {"PYTHONPATH": str(package.parent), "SPEC_JSON": json.dumps(SPEC_2_28)}
+    return env
+
+
+def _uploaded(env: dict[str, Any]) -> list[str]:
+    prefix = "artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/"
+    return sorted(o["Key"][len(prefix) :] for o in env["s3"].list_objects_v2(Bucket="artifacts")["Contents"])
+
+
+def test_vllm_nxdi_compiles_by_loading_the_engine_once(vllm: dict[str, Any], tmp_path: Path) -> None:
+    assert _run(vllm, ENGINE="vllm-nxdi") == 0
+    record = json.loads(vllm["record"].read_text())
+    work = tmp_path / "work"
+    assert record["nxdi"] is True
+    assert record["target"] == str(work / "compiled" / "neuron")
+    assert record["kwargs"] == {
+        "model": str(work / "model"),
+        "tensor_parallel_size": 8,
+        "max_num_seqs": 4,
+        "max_model_len": 4096,
+        "dtype": "bfloat16",
+        "num_gpu_blocks_override": 4,
+        "enable_prefix_caching": False,
+        "enable_chunked_prefill": False,
+        "additional_config": {"override_neuron_config": {"save_sharded_checkpoint": True}},
+    }
+    # Compiled files under neuron/, the model's own files (weights stay out: they are sharded) under model/.
+    assert _uploaded(vllm) == [
+        "manifest.json",
+        "model/config.json",
+        "neuron/model.pt",
+        "neuron/neuron_config.json",
+        "neuron/weights/tp0_sharded_checkpoint.safetensors",
+    ]
+
+
+def test_vllm_neuron_keeps_its_compile_cache_and_the_weights(vllm: dict[str, Any]) -> None:
+    assert _run(vllm, ENGINE="vllm-neuron") == 0
+    record = json.loads(vllm["record"].read_text())
+    assert record["nxdi"] is False
+    assert "num_gpu_blocks_override" not in record["kwargs"]  # the plugin sizes its KV cache itself
+    assert _uploaded(vllm) == [
+        "manifest.json",
+        "model/config.json",
+        "model/model-00001.safetensors",
+        "neuron/neuron/compile_cache/abc123/model.neff",
+    ]
+
+
+def test_an_engine_that_saves_nothing_fails(vllm: dict[str, Any]) -> None:
+    with pytest.raises(job.JobError, match="saved nothing") as err:
+        _run(vllm, ENGINE="vllm-nxdi", FAKE_MODE="nothing")
+    assert err.value.code == job.EXIT_COMPILER_FAILED
+
+
+def test_the_manifest_records_the_toolchain_serving_checks(vllm: dict[str, Any]) -> None:
+    toolchain = {"neuronx_cc": "2.23.6484.0", "runtime": "2.30.51.0"}
+    logs: list[str] = []
+    code = job.run(
+        vllm["vars"] | {"ENGINE": "vllm-nxdi", "EXPECTED_NEURONX_CC": "2.23.6484.0", "EXPECTED_RUNTIME": "2.30.51.0"},
+        vllm["s3"],
+        log=logs.append,
+        toolchain=lambda: toolchain,
+    )
+    assert code == 0
+    prefix = "artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/"
+    manifest = json.loads(vllm["s3"].get_object(Bucket="artifacts", Key=prefix + "manifest.json")["Body"].read())
+    assert manifest["neuron"] == {
+        "engine": "vllm-nxdi",
+        "sdk": "2.28.0",
+        "image": SPEC_2_28["image"],
+        "neuronx_cc": "2.23.6484.0",
+        "runtime": "2.30.51.0",
+    }
+    assert manifest["compiler"] == "vllm LLM() with NEURON_COMPILED_ARTIFACTS (NxD Inference)"
+
+
+def test_an_image_with_another_compiler_is_exit_7(vllm: dict[str, Any]) -> None:
+    """optimum-neuron 0.4.5 pins SDK 2.26.1's compiler: on a 2.28 image it would compile for another line."""
+    with pytest.raises(job.JobError) as err:
+        job.run(
+            vllm["vars"] | {"ENGINE": "vllm-nxdi", "EXPECTED_NEURONX_CC": "2.23.6484.0"},
+            vllm["s3"],
+            log=lambda _: None,
+            toolchain=lambda: {"neuronx_cc": "2.21.33363.0", "runtime": None},
+        )
+    assert err.value.code == job.EXIT_WRONG_TOOLCHAIN
+    assert str(err.value).startswith("the image carries neuronx_cc 2.21.33363.0, Neuron SDK 2.28.0 ships 2.23.6484.0")
+
+
+def test_an_unknown_engine_is_exit_2(env: dict[str, Any]) -> None:
+    with pytest.raises(job.JobError, match="ENGINE: got 'tgi'") as err:
+        _run(env, ENGINE="tgi")
+    assert err.value.code == job.EXIT_BAD_SPEC
+
+
+@pytest.mark.parametrize("endpoint", ["llama3-8b", "qwen-trn2"])
+def test_compile_and_serving_pass_vllm_the_same_engine_arguments(endpoint: str) -> None:
+    """Artifacts load only for the engine arguments that compiled them."""
+    from neuron_platform.config import load_config
+    from neuron_platform.k8s.serving import vllm_command, vllm_engine_arguments
+    from neuron_platform.serving.planner import plan
+    from neuron_platform.serving.spec import ServingSpec
+    from tests.conftest import REPO
+
+    if endpoint == "llama3-8b":
+        config = load_config(REPO / "config" / "examples" / "inference-small.yaml")
+        spec = config.endpoint(endpoint)
+        assert spec is not None
+        served = config.plan_endpoint(spec)
+    else:
+        spec = ServingSpec.model_validate(
+            {
+                "name": endpoint,
+                "backend": "eks",
+                "pool": "trn2",
+                "model": {"s3_uri": "s3://my-models/qwen/"},
+                "target": "trn2",
+                "batch_size": 8,
+                "sequence_length": 8192,
+                "tensor_parallel_size": 16,
+            }
+        )
+        served = plan(spec, pool_types=["trn2.48xlarge"])
+    compile_spec = json.loads(served.compile_spec("r.example").model_dump_json())
+    assert job.vllm_arguments(compile_spec, served.engine) == vllm_engine_arguments(served)
+    command = vllm_command(served)
+    for name, value in vllm_engine_arguments(served).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            assert (flag if value else flag.replace("--", "--no-", 1)) in command
+        else:
+            assert command[command.index(flag) + 1] == str(value)

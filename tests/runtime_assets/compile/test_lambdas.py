@@ -35,6 +35,11 @@ SPEC: dict[str, Any] = {
 }
 
 
+# What the CLI sends beside the spec (from the Neuron data for SDK 2.26.1's optimum-neuron image).
+NEURON = {"engine": "optimum-neuron", "neuronxCc": "2.21.33363.0", "runtime": "2.28.23.0"}
+VLLM_NEURON = {"engine": "vllm-nxdi", "neuronxCc": "2.23.6484.0", "runtime": "2.30.51.0"}
+
+
 def changed(**fields: Any) -> dict[str, Any]:
     spec = copy.deepcopy(SPEC)
     spec.update(fields)
@@ -103,25 +108,49 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTIFACTS_BUCKET", "artifacts-bucket")
     monkeypatch.setenv("ARTIFACTS_PREFIX", "artifacts/")
     monkeypatch.setenv("MAX_MEMORY_GIB", "460")
+    monkeypatch.setenv("CLUSTER_ENDPOINTS", "llama3-8b")
 
 
 def test_validate_returns_key_and_locations(lambda_env: None) -> None:
-    out = validate.handler({"spec": copy.deepcopy(SPEC)}, None)
+    out = validate.handler({"spec": copy.deepcopy(SPEC), "neuron": NEURON}, None)
     key = cache_key_module.cache_key(SPEC)
     assert out["cacheKey"] == key
     assert out["artifactsUrl"] == f"s3://artifacts-bucket/artifacts/{key}/"
     assert out["artifactsPrefix"] == f"artifacts/{key}/"
     assert json.loads(out["specJson"]) == SPEC
     assert (out["memoryMiB"], out["vcpus"]) == (str(64 * 1024), "8")  # defaults without sizing
+    assert (out["neuron"], out["placement"], out["endpoint"]) == (NEURON, "batch", "")
+
+
+def test_vllm_engines_compile_on_a_configured_endpoints_pool(lambda_env: None) -> None:
+    out = validate.handler({"spec": copy.deepcopy(SPEC), "neuron": VLLM_NEURON, "endpoint": "llama3-8b"}, None)
+    assert (out["placement"], out["endpoint"]) == ("cluster", "llama3-8b")
+    with pytest.raises(validate.InvalidSpec, match=r"endpoint: got 'other'; vllm-nxdi artifacts compile on an "):
+        validate.handler({"spec": copy.deepcopy(SPEC), "neuron": VLLM_NEURON, "endpoint": "other"}, None)
+
+
+@pytest.mark.parametrize(
+    ("neuron", "message"),
+    [
+        (None, "neuron: required"),
+        ({**NEURON, "engine": "tgi"}, "neuron.engine: got 'tgi'; allowed: vllm-nxdi, vllm-neuron, optimum-neuron"),
+        ({**NEURON, "neuronxCc": "latest"}, "neuron.neuronxCc: got 'latest'; allowed: a version"),
+    ],
+)
+def test_validate_rejects_a_bad_toolchain(lambda_env: None, neuron: Any, message: str) -> None:
+    with pytest.raises(validate.InvalidSpec, match=message):
+        validate.handler({"spec": copy.deepcopy(SPEC), "neuron": neuron}, None)
 
 
 def test_validate_takes_the_cli_sizing_within_bounds(lambda_env: None) -> None:
-    out = validate.handler({"spec": copy.deepcopy(SPEC), "resources": {"memory_gib": 61, "vcpus": 16}}, None)
+    out = validate.handler(
+        {"spec": copy.deepcopy(SPEC), "resources": {"memory_gib": 61, "vcpus": 16}, "neuron": NEURON}, None
+    )
     assert (out["memoryMiB"], out["vcpus"]) == (str(61 * 1024), "16")
     with pytest.raises(
         validate.InvalidSpec, match=r"resources\.memory_gib: got 600; allowed: an integer from 1 to 460"
     ):
-        validate.handler({"spec": copy.deepcopy(SPEC), "resources": {"memory_gib": 600}}, None)
+        validate.handler({"spec": copy.deepcopy(SPEC), "resources": {"memory_gib": 600}, "neuron": NEURON}, None)
 
 
 @pytest.mark.parametrize(
@@ -163,11 +192,23 @@ def _upload(s3: Any, files: dict[str, bytes], manifest: dict[str, Any] | None) -
         s3.put_object(Bucket="artifacts-bucket", Key="artifacts/k/manifest.json", Body=json.dumps(manifest).encode())
 
 
-def _manifest(files: dict[str, bytes], key: str = "k") -> dict[str, Any]:
+RECORD = {"engine": "vllm-nxdi", "sdk": "2.28.0", "image": "r/neuron:tag", "neuronx_cc": "2.23.6484.0"}
+EVENT = {
+    "bucket": "artifacts-bucket",
+    "artifactsPrefix": "artifacts/k/",
+    "cacheKey": "k",
+    "sdkVersion": "2.28.0",
+    "image": "r/neuron:tag",
+    "engine": "vllm-nxdi",
+}
+
+
+def _manifest(files: dict[str, bytes], key: str = "k", **neuron: Any) -> dict[str, Any]:
     return {
         "cache_key": key,
         "compile_seconds": 1234.5,
-        "compiler": "optimum-cli export neuron",
+        "compiler": "vllm LLM() with NEURON_COMPILED_ARTIFACTS (NxD Inference)",
+        "neuron": RECORD | neuron,
         "files": [{"path": p, "sha256": "ab" * 32, "size": len(b)} for p, b in files.items()],
     }
 
@@ -175,10 +216,27 @@ def _manifest(files: dict[str, bytes], key: str = "k") -> dict[str, Any]:
 def test_verify_accepts_a_complete_upload(s3: Any) -> None:
     files = {"model.pt": b"x" * 100, "neuron_config.json": b"{}"}
     _upload(s3, files, _manifest(files))
-    out = verify.handler({"bucket": "artifacts-bucket", "artifactsPrefix": "artifacts/k/", "cacheKey": "k"}, None)
+    out = verify.handler(EVENT, None)
     assert out["totalBytes"] == 102
     assert [f["path"] for f in out["files"]] == ["model.pt", "neuron_config.json"]
     assert out["compileSeconds"] == 1234.5
+    # The registry records what compiled them; a runtime the image did not tell is "unknown".
+    assert out["neuron"] == {"engine": "vllm-nxdi", "neuronxCc": "2.23.6484.0", "runtime": "unknown"}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"sdk": "2.31.1"}, "records sdk '2.31.1', this run compiles '2.28.0'"),
+        ({"image": "elsewhere/x:1"}, "records image 'elsewhere/x:1', this run compiles 'r/neuron:tag'"),
+        ({"engine": "optimum-neuron"}, "records engine 'optimum-neuron', this run compiles 'vllm-nxdi'"),
+    ],
+)
+def test_verify_refuses_artifacts_of_another_toolchain(s3: Any, record: dict[str, str], message: str) -> None:
+    files = {"model.pt": b"x"}
+    _upload(s3, files, _manifest(files, **record))
+    with pytest.raises(verify.VerificationFailed, match=message):
+        verify.handler(EVENT, None)
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ class TrainingPlatform(Construct):
     NodeOverlay declaring its hugepages and a ``ClusterTrainingRuntime`` named
     ``neuronx-<pool>`` that runs torchrun over whole nodes of that pool.
 
+    Each runtime runs its pool's training image (the pool's Neuron SDK, see
+    :mod:`neuron_platform.neuron_stack`) unless ``image`` overrides it for every pool.
     Pass ``node_overlay=True`` to :class:`Karpenter` so the overlays take effect, and
     ``shared_claim`` (a :class:`LustreVolume` claim) to mount shared storage at ``/fsx``.
 
@@ -35,7 +37,7 @@ class TrainingPlatform(Construct):
 
         TrainingPlatform(
             self, "Training", cluster=cluster, pools=[plan_pool(p) for p in efa_pools],
-            image=versions.TRAINING_IMAGE, depends_on=[karpenter.controller_chart],
+            depends_on=[karpenter.controller_chart],
         )
     """
 
@@ -46,7 +48,7 @@ class TrainingPlatform(Construct):
         *,
         cluster: eks.Cluster,
         pools: Sequence[PoolPlan],
-        image: str = versions.TRAINING_IMAGE,
+        image: str | None = None,
         namespace: str = "default",
         compile_cache_url: str | None = None,
         shared_claim: str | None = None,
@@ -106,7 +108,10 @@ class TrainingPlatform(Construct):
                 f"Training-{plan.name}",
                 hugepages_overlay(plan),
                 neuron_training_runtime(
-                    plan, image=image, compile_cache_url=compile_cache_url, shared_claim=shared_claim
+                    plan,
+                    image=image or plan.neuron.image("training"),
+                    compile_cache_url=compile_cache_url,
+                    shared_claim=shared_claim,
                 ),
             )
             manifest.node.add_dependency(self.trainer_chart)

@@ -75,8 +75,25 @@ def execution_name(spec: CompileSpec, now: float) -> str:
     return f"compile-{digest}-{int(now)}"
 
 
-def start(sfn: Any, pipeline: Pipeline, spec: CompileSpec, resources: dict[str, int], *, now: float) -> str:
-    payload = {"spec": spec.model_dump(mode="json", exclude_none=True), "resources": resources}
+def start(
+    sfn: Any,
+    pipeline: Pipeline,
+    spec: CompileSpec,
+    resources: dict[str, int],
+    *,
+    now: float,
+    neuron: dict[str, str],
+    endpoint: str | None = None,
+) -> str:
+    """Start a run. ``neuron``: the engine and the compiler/runtime the spec's SDK ships (from
+    the Neuron data); ``endpoint``: the endpoint whose pool compiles it (vLLM engines)."""
+    payload: dict[str, Any] = {
+        "spec": spec.model_dump(mode="json", exclude_none=True),
+        "resources": resources,
+        "neuron": dict(neuron),
+    }
+    if endpoint is not None:
+        payload["endpoint"] = endpoint
     payload["spec"].pop("architecture", None)
     response = sfn.start_execution(
         stateMachineArn=pipeline.state_machine_arn, name=execution_name(spec, now), input=json.dumps(payload)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsii
 from aws_cdk import (
@@ -47,6 +50,9 @@ from neuron_platform.compliance import (
     skip_checkov,
 )
 from neuron_platform.launch_template import hardened_launch_template
+
+if TYPE_CHECKING:
+    from neuron_platform.compile.cluster_compile import ClusterCompile
 
 EVENT_SOURCE = "neuron-platform.compile"
 EVENT_DETAIL_TYPE = "Neuron artifacts registered"
@@ -100,10 +106,12 @@ class CompilePipeline(Construct):
         notification_emails: Sequence[str] = (),
         model_buckets: Sequence[str] = (),
         hf_token_secret_arn: str | None = None,
+        cluster_compile: ClusterCompile | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.cluster_compile = cluster_compile
         job_timeout = Duration.minutes(job_timeout_minutes)
         machines = [facts.compile_machine(name) for name in instance_types]
         largest = max(machines, key=lambda m: m.host_memory_gib)
@@ -223,6 +231,8 @@ class CompilePipeline(Construct):
                 "ARTIFACTS_BUCKET": store.bucket.bucket_name,
                 "ARTIFACTS_PREFIX": ARTIFACTS_PREFIX,
                 "MAX_MEMORY_GIB": str(self.max_container_memory_gib),
+                # Endpoints whose (vLLM) artifacts compile on the cluster; the rest run on Batch.
+                "CLUSTER_ENDPOINTS": ",".join(cluster_compile.endpoints) if cluster_compile else "",
             },
         )
         self.verify_function = step_function("VerifyFunction", "verify.handler", {})
@@ -406,6 +416,10 @@ class CompilePipeline(Construct):
                     "SPEC_JSON": sfn.JsonPath.string_at("$.validated.specJson"),
                     "CACHE_KEY": sfn.JsonPath.string_at("$.validated.cacheKey"),
                     "ARTIFACTS_URL": sfn.JsonPath.string_at("$.validated.artifactsUrl"),
+                    # The engine and the toolchain the spec's SDK ships; the job refuses another.
+                    "ENGINE": sfn.JsonPath.string_at("$.validated.neuron.engine"),
+                    "EXPECTED_NEURONX_CC": sfn.JsonPath.string_at("$.validated.neuron.neuronxCc"),
+                    "EXPECTED_RUNTIME": sfn.JsonPath.string_at("$.validated.neuron.runtime"),
                 }
             ),
             # Each attempt is bounded by the job definition's timeout; the whole run by the
@@ -430,6 +444,10 @@ class CompilePipeline(Construct):
                     "bucket": sfn.JsonPath.string_at("$.validated.bucket"),
                     "artifactsPrefix": sfn.JsonPath.string_at("$.validated.artifactsPrefix"),
                     "cacheKey": sfn.JsonPath.string_at("$.validated.cacheKey"),
+                    # The manifest must record this SDK, image and engine, or nothing registers.
+                    "sdkVersion": sfn.JsonPath.string_at("$.validated.spec.sdk_version"),
+                    "image": sfn.JsonPath.string_at("$.validated.spec.image"),
+                    "engine": sfn.JsonPath.string_at("$.validated.neuron.engine"),
                 }
             ),
             payload_response_only=True,
@@ -443,7 +461,8 @@ class CompilePipeline(Construct):
             table=table,
             key=key_attr,
             update_expression=(
-                "SET #s = :ready, files_json = :files, total_bytes = :bytes, batch_job_id = :job, finished_at = :now"
+                "SET #s = :ready, files_json = :files, total_bytes = :bytes, finished_at = :now, "
+                "engine = :engine, neuronx_cc = :cc, neuron_runtime = :runtime, image = :image"
             ),
             expression_attribute_names={"#s": "status"},
             expression_attribute_values={
@@ -454,8 +473,12 @@ class CompilePipeline(Construct):
                 ":bytes": tasks.DynamoAttributeValue.number_from_string(
                     sfn.JsonPath.string_at("$.verified.totalBytesText")
                 ),
-                ":job": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.job.jobId")),
                 ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
+                # What compiled them, as the job recorded it (serving checks the same fields).
+                ":engine": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.verified.neuron.engine")),
+                ":cc": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.verified.neuron.neuronxCc")),
+                ":runtime": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.verified.neuron.runtime")),
+                ":image": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.validated.spec.image")),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -491,6 +514,18 @@ class CompilePipeline(Construct):
                 "files": sfn.JsonPath.object_at("$.verified.files"),
             },
         )
+        verify.next(register).next(announce).next(done)
+        batch_steps = register_definition.next(compile_job).next(verify)
+        compile_steps: sfn.IChainable = batch_steps
+        if cluster_compile is not None:
+            compile_steps = (
+                sfn.Choice(self, "Where?")
+                .when(
+                    sfn.Condition.string_equals("$.validated.placement", "cluster"),
+                    self._cluster_steps(cluster_compile, verify, mark_failed),
+                )
+                .otherwise(batch_steps)
+            )
         definition = validate.next(look_up).next(
             sfn.Choice(self, "Cached?")
             .when(
@@ -500,9 +535,7 @@ class CompilePipeline(Construct):
                 ),
                 cache_hit,
             )
-            .otherwise(
-                claim.next(register_definition).next(compile_job).next(verify).next(register).next(announce).next(done)
-            )
+            .otherwise(claim.next(compile_steps))
         )
         self.state_machine_logs = log_group("StateMachineLogs")
         self.state_machine = sfn.StateMachine(
@@ -532,6 +565,52 @@ class CompilePipeline(Construct):
             role_policy = role.node.find_child("DefaultPolicy") if role is not None else None
             if isinstance(role_policy, iam.Policy):
                 acknowledge_wildcard_resources(role_policy, _object_wildcard_reason)
+
+    def _cluster_steps(
+        self, cluster_compile: ClusterCompile, verify: sfn.IChainable, mark_failed: sfn.IChainable
+    ) -> sfn.IChainable:
+        """Create the endpoint's compile Job on the cluster, then poll it until it ends."""
+
+        def step(name: str, action: str, fields: dict[str, object], result_path: str) -> tasks.LambdaInvoke:
+            task = tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=cluster_compile.function,
+                payload=sfn.TaskInput.from_object({"action": action, **fields}),
+                payload_response_only=True,
+                result_path=result_path,
+                task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+            )
+            task.add_retry(errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException"], max_attempts=3)
+            task.add_catch(mark_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+            return task
+
+        start = step(
+            "StartClusterJob",
+            "start",
+            {
+                "endpoint": sfn.JsonPath.string_at("$.validated.endpoint"),
+                "spec": sfn.JsonPath.object_at("$.validated.spec"),
+                "specJson": sfn.JsonPath.string_at("$.validated.specJson"),
+                "cacheKey": sfn.JsonPath.string_at("$.validated.cacheKey"),
+                "artifactsUrl": sfn.JsonPath.string_at("$.validated.artifactsUrl"),
+                "executionId": sfn.JsonPath.execution_id,
+            },
+            "$.clusterJob",
+        )
+        wait = sfn.Wait(self, "WaitForClusterJob", time=sfn.WaitTime.duration(Duration.seconds(60)))
+        status = step(
+            "ClusterJobStatus",
+            "status",
+            {"jobName": sfn.JsonPath.string_at("$.clusterJob.jobName")},
+            "$.clusterJobStatus",
+        )
+        # A failed Job raises in the status step (its catch marks the entry failed); the Job's
+        # activeDeadlineSeconds bounds a run that never ends.
+        done = sfn.Choice(self, "ClusterJobDone?")
+        done.when(sfn.Condition.string_equals("$.clusterJobStatus.state", "SUCCEEDED"), verify)
+        done.otherwise(wait)
+        return start.next(wait).next(status).next(done)
 
 
 def grant_prefixes(role: iam.IRole, store: ArtifactStore, prefixes: Sequence[str], *, write: bool) -> None:
@@ -574,21 +653,33 @@ def _state_machine_wildcard_reason(resource: str) -> str:
 @jsii.implements(ILocalBundling)
 class _WithCacheKey:
     """Copies the Lambda steps and this package's cache_key.py into one asset, in-process:
-    the pipeline and the serving constructs must derive the same key from one function."""
+    the pipeline and the serving constructs must derive the same key from one function.
+    ``extra_files`` (name -> text) are written beside them (the cluster step's Job templates)."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, extra_files: Mapping[str, str]) -> None:
         self._source = source
+        self._extra = dict(extra_files)
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: object) -> bool:
         shutil.copytree(self._source, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy2(Path(cache_key_module.__file__), Path(output_dir) / "cache_key.py")
+        for name, text in self._extra.items():
+            (Path(output_dir) / name).write_text(text)
         return True
 
 
-def lambda_step_code(source: Path) -> lambda_.Code:
-    """The validate/verify handlers plus ``cache_key.py``; hashed by content, no Docker."""
+def lambda_step_code(source: Path, extra_files: Mapping[str, str] | None = None) -> lambda_.Code:
+    """The pipeline's handlers plus ``cache_key.py`` (and ``extra_files``); hashed by content, no Docker."""
+    extra = dict(extra_files or {})
+    # The CDK caches a bundle by its source and bundling options: the extra files' digest
+    # must be part of the options, or two bundles of one source would share an output.
+    digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()
     return lambda_.Code.from_asset(
         str(source),
         asset_hash_type=AssetHashType.OUTPUT,
-        bundling=BundlingOptions(image=DockerImage.from_registry("unused-local-bundling"), local=_WithCacheKey(source)),
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("unused-local-bundling"),
+            local=_WithCacheKey(source, extra),
+            environment={"EXTRA_FILES_SHA256": digest} if extra else None,
+        ),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from neuron_platform import versions
 from neuron_platform.capacity import NEURON_TAINT_KEY, PoolPlan
 from neuron_platform.k8s import Manifest
 
@@ -81,7 +80,8 @@ def ec2_node_class(
     """
     spec: dict[str, object] = {
         "role": node_role,
-        "amiSelectorTerms": [{"alias": versions.AMI_ALIAS}],
+        # Pinned per pool: the newest AMI whose Neuron driver runs the pool's runtimes.
+        "amiSelectorTerms": [{"alias": plan.ami_alias}],
         "subnetSelectorTerms": [{"id": s} for s in subnet_ids],
         "securityGroupSelectorTerms": [{"id": g} for g in security_group_ids],
         "associatePublicIPAddress": False,

@@ -1,27 +1,32 @@
 """Kubernetes objects of one EKS serving endpoint, all derived from its :class:`ServingPlan`.
 
 The artifacts are fetched by an init container into a pod-local volume before vLLM
-starts, so nothing compiles at start-up; probes give the model time to load.
+starts, so nothing compiles at start-up; probes give the model time to load. Before vLLM
+starts, the serving container checks the artifacts were compiled by its own SDK line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shlex
+from typing import Any
 
 from neuron_platform import facts, versions
 from neuron_platform.capacity import NEURON_RESOURCE, POOL_LABEL
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
 from neuron_platform.operations.prometheus_config import ENDPOINT_COMPONENT
-from neuron_platform.serving.planner import ARTIFACTS_DIR, SERVING_PORT, ServingPlan
+from neuron_platform.serving.planner import ARTIFACTS_DIR, MODEL_DIR, SERVING_PORT, ServingPlan
 
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 # The cluster-wide KEDA authentication: the operator's own Pod Identity role (read-only
 # on the Prometheus workspace), see cluster/keda.py.
 KEDA_AWS_AUTHENTICATION = "aws-pod-identity"
-# Name of the optional Kubernetes Secret (key "token") holding a Hugging Face token.
-HF_TOKEN_SECRET = "hf-token"  # noqa: S105 - a Secret's name, not its value
+# The artifact check the serving container runs before vLLM (runtime_assets/serve), mounted
+# from a ConfigMap.
+CHECK_SCRIPT_KEY = "check_artifacts.py"
+CHECKS_DIR = "/opt/neuron-platform"
 # Loading a model onto Neuron cores takes minutes; allow up to 30 before giving up.
 STARTUP_PROBE_PERIOD_SECONDS = 10
 STARTUP_PROBE_FAILURES = 180
@@ -43,31 +48,67 @@ def endpoint_service_account(plan: ServingPlan, namespace: str) -> Manifest:
     }
 
 
-def vllm_command(plan: ServingPlan) -> list[str]:
+def vllm_engine_arguments(plan: ServingPlan) -> dict[str, Any]:
+    """The vLLM engine arguments the artifacts were compiled for. The compile job passes the
+    same ones (runtime_assets/compile/job/compile_job.py ``vllm_arguments``; a test holds
+    the two together): vLLM on Neuron loads precompiled artifacts only for these."""
     spec = plan.spec
-    model = spec.model.hf_id or ARTIFACTS_DIR
-    command = [
+    arguments: dict[str, Any] = {
+        "tensor_parallel_size": spec.tensor_parallel_size,
+        "max_num_seqs": spec.batch_size,
+        "max_model_len": spec.sequence_length,
+        "dtype": spec.dtype,
+    }
+    if plan.engine == "vllm-nxdi":
+        arguments |= {
+            "num_gpu_blocks_override": spec.batch_size,
+            "enable_prefix_caching": False,
+            "enable_chunked_prefill": False,
+        }
+    return arguments
+
+
+def _flags(arguments: dict[str, Any]) -> list[str]:
+    flags: list[str] = []
+    for name, value in arguments.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else flag.replace("--", "--no-", 1))
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+def vllm_command(plan: ServingPlan) -> list[str]:
+    """vLLM's OpenAI server over the artifacts' own copy of the model (offline)."""
+    return [
         "python3",
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
-        model,
+        MODEL_DIR,
         "--served-model-name",
-        spec.name,
-        "--tensor-parallel-size",
-        str(spec.tensor_parallel_size),
-        "--max-num-seqs",
-        str(spec.batch_size),
-        "--max-model-len",
-        str(spec.sequence_length),
-        "--dtype",
-        spec.dtype,
+        plan.spec.name,
+        *_flags(vllm_engine_arguments(plan)),
         "--port",
         str(SERVING_PORT),
     ]
-    if spec.model.revision:
-        command += ["--revision", spec.model.revision]
-    return command
+
+
+def serving_command(plan: ServingPlan) -> list[str]:
+    """Check the artifacts (SDK, engine, compiler) against this image, then exec vLLM."""
+    check = ["python3", f"{CHECKS_DIR}/{CHECK_SCRIPT_KEY}", ARTIFACTS_DIR]
+    return ["/bin/sh", "-c", f"{shlex.join(check)} && exec {shlex.join(vllm_command(plan))}"]
+
+
+def endpoint_checks(plan: ServingPlan, namespace: str, *, script: str) -> Manifest:
+    """The ConfigMap holding the artifact check the serving container runs first."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{plan.spec.name}-checks", "namespace": namespace, "labels": _labels(plan)},
+        "data": {CHECK_SCRIPT_KEY: script},
+    }
 
 
 def endpoint_deployment(plan: ServingPlan, *, namespace: str, artifacts_url: str) -> Manifest:
@@ -80,14 +121,22 @@ def endpoint_deployment(plan: ServingPlan, *, namespace: str, artifacts_url: str
     cpu = max(1, int(instance.vcpu * share * 0.8))
     resources = {NEURON_RESOURCE: str(placement.devices_per_replica), "memory": f"{memory_gib}Gi", "cpu": str(cpu)}
     env: list[dict[str, object]] = [{"name": k, "value": v} for k, v in plan.environment.items()]
-    env.append(
-        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": "token", "optional": True}}}
-    )
+    # What the artifact check compares the manifest with.
+    env += [
+        {"name": "NEURON_PLATFORM_SDK", "value": plan.compile_sdk},
+        {"name": "NEURON_PLATFORM_ENGINE", "value": plan.engine},
+        {"name": "NEURON_PLATFORM_NEURONX_CC", "value": plan.compiler},
+    ]
     probe = {"httpGet": {"path": "/health", "port": SERVING_PORT}}
+    # The init container has no Python: it checks the manifest's SDK line, the serving
+    # container checks the rest (runtime_assets/serve/check_artifacts.py).
     fetch = (
         f"aws s3 sync {artifacts_url} {ARTIFACTS_DIR} --only-show-errors && "
         f"test -s {ARTIFACTS_DIR}/manifest.json || "
-        f"{{ echo 'no compiled artifacts at {artifacts_url}: run compile submit --endpoint {spec.name}'; exit 1; }}"
+        f"{{ echo 'no compiled artifacts at {artifacts_url}: run compile submit --endpoint {spec.name}'; exit 1; }}; "
+        f'grep -q \'"sdk": "{plan.compile_sdk}"\' {ARTIFACTS_DIR}/manifest.json || '
+        f"{{ echo 'artifacts at {artifacts_url} were not compiled for Neuron SDK {plan.compile_sdk}: "
+        f"run compile submit --endpoint {spec.name}'; exit 1; }}"
     )
     pod = {
         "serviceAccountName": spec.name,
@@ -114,8 +163,8 @@ def endpoint_deployment(plan: ServingPlan, *, namespace: str, artifacts_url: str
         "containers": [
             {
                 "name": "vllm",
-                "image": versions.SERVING_IMAGES[spec.target],
-                "command": vllm_command(plan),
+                "image": plan.serving_image,
+                "command": serving_command(plan),
                 "env": env,
                 "ports": [{"name": "http", "containerPort": SERVING_PORT}],
                 "resources": {"requests": dict(resources), "limits": dict(resources)},
@@ -124,13 +173,16 @@ def endpoint_deployment(plan: ServingPlan, *, namespace: str, artifacts_url: str
                 "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
                 "livenessProbe": probe | {"periodSeconds": 30, "failureThreshold": 3, "timeoutSeconds": 10},
                 "volumeMounts": [
+                    # Read-only: a failed load must fail loudly, not recompile over the artifacts.
                     {"name": "models", "mountPath": "/models", "readOnly": True},
+                    {"name": "checks", "mountPath": CHECKS_DIR, "readOnly": True},
                     {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - in-container path
                 ],
             }
         ],
         "volumes": [
             {"name": "models", "emptyDir": {}},
+            {"name": "checks", "configMap": {"name": f"{spec.name}-checks"}},
             {"name": "dshm", "emptyDir": {"medium": "Memory"}},
         ],
         # Let in-flight requests finish before the pod goes.

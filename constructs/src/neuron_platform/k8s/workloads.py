@@ -7,7 +7,7 @@ advertises the devices (and on EFA pools the EFA device plugin the interfaces).
 
 from __future__ import annotations
 
-from neuron_platform import facts, versions
+from neuron_platform import facts
 from neuron_platform.capacity import EFA_RESOURCE, NEURON_RESOURCE, POOL_LABEL
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
@@ -43,22 +43,23 @@ def _pod(
     }
 
 
-def inf2_smoke_pod(pool: str) -> Manifest:
-    """One Inferentia2 device: `neuron-ls` lists it and exits 0."""
+def inf2_smoke_pod(pool: str, image: str) -> Manifest:
+    """One Inferentia2 device: `neuron-ls` (the pool's serving image) lists it and exits 0."""
     return _pod(
         "neuron-smoke-inf2",
-        image=versions.INF2_SERVING_IMAGE,
+        image=image,
         command=["neuron-ls"],
         pool=pool,
         resources={NEURON_RESOURCE: "1"},
     )
 
 
-def efa_pair_pods(pool: str, instance_type: str = "trn1.32xlarge") -> list[Manifest]:
+def efa_pair_pods(pool: str, image: str, instance_type: str = "trn1.32xlarge") -> list[Manifest]:
     """Two whole-node pods on an EFA pool: each sees every device and every EFA interface.
 
     Requests equal the instance's hardware (16 devices and 8 EFA on trn1.32xlarge), so
-    each pod gets a node of its own; `fi_info -p efa` lists the EFA provider.
+    each pod gets a node of its own; `fi_info -p efa` (the pool's training image, which
+    ships EFA's libfabric) lists the EFA provider.
     """
     facts_ = facts.instance_type(instance_type)
     if not facts_.efa_capable:
@@ -67,7 +68,7 @@ def efa_pair_pods(pool: str, instance_type: str = "trn1.32xlarge") -> list[Manif
     return [
         _pod(
             f"neuron-smoke-efa-{i}",
-            image=versions.TRAINING_IMAGE,
+            image=image,
             command=["bash", "-c", "neuron-ls && fi_info -p efa -t FI_EP_RDM"],
             pool=pool,
             resources=resources,

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IDependable
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.k8s.serving import (
+    endpoint_checks,
     endpoint_deployment,
     endpoint_disruption_budget,
     endpoint_ingress,
@@ -30,14 +31,16 @@ class EksEndpoint(Construct):
     vLLM serves them on the planned devices with the Neuron scheduler), Service,
     PodDisruptionBudget and ALB Ingress; when ``replicas.max`` exceeds ``replicas.min``, a
     KEDA ScaledObject on vLLM's in-flight requests read from ``metrics_query_url`` (the
-    Prometheus workspace; the cluster needs KEDA, see :class:`Keda`).
+    Prometheus workspace; the cluster needs KEDA, see :class:`Keda`). ``check_script`` is the
+    artifact check the serving container runs before vLLM (the repository's
+    ``runtime_assets/serve/check_artifacts.py``), mounted from a ConfigMap.
 
     Example::
 
         plan_ = plan(spec, pool_types=pool.instance_types, project="neuron")
         EksEndpoint(self, "Llama", cluster=cluster, plan=plan_, project="neuron", namespace="serving",
-                    bucket=store.bucket, key=store.key, metrics_query_url=metrics.query_url,
-                    depends_on=[lbc.chart, keda.authentication])
+                    bucket=store.bucket, key=store.key, check_script=Path("check_artifacts.py").read_text(),
+                    metrics_query_url=metrics.query_url, depends_on=[lbc.chart, keda.authentication])
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class EksEndpoint(Construct):
         namespace: str,
         bucket: s3.IBucket,
         key: kms.IKey,
+        check_script: str,
         metrics_query_url: str | None = None,
         depends_on: Sequence[IDependable] = (),
     ) -> None:
@@ -69,6 +73,7 @@ class EksEndpoint(Construct):
         )
         objects = [
             endpoint_service_account(plan, namespace),
+            endpoint_checks(plan, namespace, script=check_script),
             endpoint_deployment(plan, namespace=namespace, artifacts_url=self.artifacts_url),
             endpoint_service(plan, namespace),
             endpoint_disruption_budget(plan, namespace),

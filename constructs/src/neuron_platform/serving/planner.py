@@ -14,12 +14,27 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from neuron_platform import facts, versions
+from neuron_platform import facts
 from neuron_platform.compile.spec import CompileSpec, estimate_memory, spec_issues
+from neuron_platform.neuron_stack import (
+    COMPILE_PLACEMENT,
+    TARGET_FAMILY,
+    Engine,
+    NeuronStackError,
+    Placement,
+    PoolStack,
+    resolve_pool,
+    resolve_sagemaker,
+    serving_engine,
+)
 from neuron_platform.serving.spec import ServingSpec
 
-# Where the EKS init container puts the artifacts, and the port vLLM listens on.
+# Where the EKS init container puts the artifacts, and the port vLLM listens on. vLLM
+# artifacts hold the model's own files (config, tokenizer) under model/ and what the engine
+# compiled under neuron/, so a pod serves offline from what the pipeline verified.
 ARTIFACTS_DIR = "/models/compiled"
+MODEL_DIR = f"{ARTIFACTS_DIR}/model"
+COMPILED_DIR = f"{ARTIFACTS_DIR}/neuron"
 SERVING_PORT = 8000
 
 
@@ -28,7 +43,7 @@ class PlanError(ValueError):
 
 
 @dataclass(frozen=True)
-class Placement:
+class ReplicaPlacement:
     instance_type: str
     devices_per_replica: int
     cores_per_replica: int
@@ -43,12 +58,19 @@ class Placement:
 @dataclass(frozen=True)
 class ServingPlan:
     spec: ServingSpec
-    placement: Placement
+    placement: ReplicaPlacement
     nodes_min: int
     nodes_max: int
     compile_sdk: str
     compile_image_repository: str
     compile_image_tag: str
+    # The image that serves (EKS: the pool's; SageMaker: ``repository:tag``, its registry is
+    # per region) and what it carries; the compile image is built FROM it with the same tag.
+    serving_image: str
+    engine: Engine
+    runtime: str
+    compiler: str
+    compile_placement: Placement
     weights_gib: float
     kv_cache_gib: float
     tokens_per_second: float | None
@@ -85,7 +107,7 @@ class ServingPlan:
         return per_replica / (self.tokens_per_second * 3600) * 1e6
 
 
-def _placement(spec: ServingSpec, instance: facts.NeuronInstanceType) -> Placement | str:
+def _placement(spec: ServingSpec, instance: facts.NeuronInstanceType) -> ReplicaPlacement | str:
     """Where one replica goes on ``instance``, or why it cannot go there."""
     ranks = spec.tensor_parallel_size
     cores_per_device = instance.neuron_cores // instance.neuron_devices
@@ -102,7 +124,7 @@ def _placement(spec: ServingSpec, instance: facts.NeuronInstanceType) -> Placeme
             f"TP {ranks} needs {devices} devices per replica on {instance.name}; the Neuron scheduler places "
             f"{', '.join(map(str, placeable))}"
         )
-    return Placement(
+    return ReplicaPlacement(
         instance_type=instance.name,
         devices_per_replica=devices,
         cores_per_replica=devices * cores_per_device,
@@ -119,7 +141,16 @@ def candidate_types(spec: ServingSpec, pool_types: Sequence[str] | None) -> list
     return [facts.INSTANCE_TYPES[n] for n in names if facts.INSTANCE_TYPES[n].compile_target is spec.target]
 
 
-def plan(spec: ServingSpec, *, pool_types: Sequence[str] | None = None, project: str = "neuron") -> ServingPlan:
+def plan(
+    spec: ServingSpec,
+    *,
+    pool_types: Sequence[str] | None = None,
+    project: str = "neuron",
+    pool_stack: PoolStack | None = None,
+) -> ServingPlan:
+    """Plan ``spec``. EKS endpoints serve the ``pool_stack``'s image (without one: the default
+    inference stack of the target's family); SageMaker endpoints the newest supported
+    SageMaker image, or the one at ``spec.neuron_sdk``."""
     issues = list(spec_issues(spec, compile_machines=()))
     if issues:
         raise PlanError(str(issues[0]))
@@ -127,7 +158,7 @@ def plan(spec: ServingSpec, *, pool_types: Sequence[str] | None = None, project:
     if not candidates:
         where = "SageMaker hosting" if spec.backend == "sagemaker" else f"pool {spec.pool}"
         raise PlanError(f"target: got {spec.target}; {where} has no {spec.target} instance types")
-    placements: list[Placement] = []
+    placements: list[ReplicaPlacement] = []
     reasons: list[str] = []
     for instance in candidates:
         placed = _placement(spec, instance)
@@ -137,7 +168,7 @@ def plan(spec: ServingSpec, *, pool_types: Sequence[str] | None = None, project:
     if spec.backend == "sagemaker":
         # One model copy per SageMaker instance: the smallest type that holds it is cheapest.
         placements = [
-            Placement(p.instance_type, p.devices_per_replica, p.cores_per_replica, 1, p.usd_per_hour)
+            ReplicaPlacement(p.instance_type, p.devices_per_replica, p.cores_per_replica, 1, p.usd_per_hour)
             for p in placements
         ]
     best = min(placements, key=lambda p: (p.usd_per_replica_hour or math.inf, p.instance_type))
@@ -146,9 +177,13 @@ def plan(spec: ServingSpec, *, pool_types: Sequence[str] | None = None, project:
     tokens = spec.tokens_per_second or facts.PUBLISHED_TOKENS_PER_SECOND.get(
         (spec.model.name, spec.target, spec.tensor_parallel_size)
     )
+    repository = f"{project}-neuron"
     if spec.backend == "sagemaker":
-        sdk, repository = versions.SAGEMAKER_VLLM_SDK, f"{project}-neuron"
-        tag = f"{spec.target}-sagemaker-sdk{sdk}"
+        try:
+            endpoint = resolve_sagemaker(spec.target, spec.neuron_sdk)
+        except NeuronStackError as err:
+            raise PlanError(f"{err.field}: {err}") from None
+        image, runtime, sdk, compiler = endpoint.image, endpoint.runtime, endpoint.sdk, endpoint.compiler
         environment = {
             "SM_ON_MODEL": "/opt/ml/model",
             "SM_ON_BATCH_SIZE": str(spec.batch_size),
@@ -156,9 +191,33 @@ def plan(spec: ServingSpec, *, pool_types: Sequence[str] | None = None, project:
             "SM_ON_TENSOR_PARALLEL_SIZE": str(spec.tensor_parallel_size),
         }
     else:
-        sdk = versions.COMPILE_SDK_VERSIONS[spec.target]
-        repository, tag = f"{project}-neuron", f"{spec.target}-sdk{sdk}"
-        environment = {"NEURON_COMPILED_ARTIFACTS": ARTIFACTS_DIR}
+        try:
+            stack = pool_stack or resolve_pool(
+                name=str(spec.pool), family=TARGET_FAMILY[spec.target], purpose="inference", sdk=spec.neuron_sdk
+            )
+        except NeuronStackError as err:
+            raise PlanError(f"{err.field}: {err}") from None
+        if spec.neuron_sdk is not None and spec.neuron_sdk != stack.sdk.version:
+            raise PlanError(
+                f"neuron_sdk: got {spec.neuron_sdk!r}; pool {stack.pool} runs Neuron SDK {stack.sdk.version} and "
+                "artifacts load only under the SDK that compiled them; allowed: "
+                f"{stack.sdk.version} (recompile with 'compile submit --endpoint {spec.name}' first)"
+            )
+        serving = stack.workload("serving")
+        if serving is None:
+            raise PlanError(f"pool: got {stack.pool!r}; it is a {stack.purpose} pool, not an inference pool")
+        image, runtime, sdk = serving.image, serving.runtime, stack.sdk.version
+        compiler = stack.sdk.compiler
+    engine = serving_engine(image)
+    if engine == "vllm-nxdi":
+        environment = {"NEURON_COMPILED_ARTIFACTS": COMPILED_DIR, "HF_HUB_OFFLINE": "1"}
+    elif engine == "vllm-neuron":
+        # The plugin's compile cache holds the artifacts; a miss at start is fatal, never a compile.
+        environment = {
+            "VLLM_CACHE_ROOT": COMPILED_DIR,
+            "VLLM_NEURON_DISABLE_WARMUP_COMPILE": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
     return ServingPlan(
         spec=spec,
         placement=best,
@@ -166,7 +225,12 @@ def plan(spec: ServingSpec, *, pool_types: Sequence[str] | None = None, project:
         nodes_max=math.ceil(spec.replicas.max / best.replicas_per_node),
         compile_sdk=sdk,
         compile_image_repository=repository,
-        compile_image_tag=tag,
+        compile_image_tag=image.tag,
+        serving_image=image.uri,
+        engine=engine,
+        runtime=runtime,
+        compiler=compiler,
+        compile_placement=COMPILE_PLACEMENT[engine],
         weights_gib=estimate.weights_gib if estimate else math.nan,
         kv_cache_gib=estimate.kv_cache_gib if estimate else math.nan,
         tokens_per_second=tokens,
@@ -205,7 +269,12 @@ def plan_table(p: ServingPlan) -> list[str]:
             ("device memory", f"weights {p.weights_gib:.1f} GiB + KV cache {p.kv_cache_gib:.1f} GiB per replica")
         )
     rows += [
-        ("compile spec", f"sdk {p.compile_sdk}, image {p.compile_image_repository}:{p.compile_image_tag}"),
+        ("serving image", f"{p.serving_image} ({p.engine}, runtime {p.runtime})"),
+        (
+            "compile spec",
+            f"sdk {p.compile_sdk} (neuronx-cc {p.compiler}), image {p.compile_image_repository}:{p.compile_image_tag}, "
+            f"compiled on {'the pool' if p.compile_placement == 'cluster' else 'AWS Batch (CPU)'}",
+        ),
         ("cache key", p.cache_key()),
         (
             "cost per hour",

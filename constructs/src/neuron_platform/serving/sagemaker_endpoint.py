@@ -55,7 +55,8 @@ class SageMakerEndpoint(Construct):
         self.cache_key = plan.cache_key()
         self.endpoint_name = f"{project}-{spec.name}"
         self.artifacts_url = f"s3://{bucket.bucket_name}/{artifacts_prefix(self.cache_key)}"
-        image = versions.sagemaker_vllm_image(stack.region)
+        # The planned SageMaker image (its Neuron SDK compiled the artifacts), in this region.
+        image = f"{versions.DLC_ACCOUNT}.dkr.ecr.{stack.region}.amazonaws.com/{plan.serving_image}"
 
         self.role = iam.Role(
             self,
@@ -70,7 +71,7 @@ class SageMakerEndpoint(Construct):
                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
                 resources=[
                     f"arn:{stack.partition}:ecr:{stack.region}:{versions.DLC_ACCOUNT}:repository/"
-                    f"{versions.SAGEMAKER_VLLM_IMAGE_REPOSITORY}"
+                    f"{plan.serving_image.partition(':')[0]}"
                 ],
             )
         )

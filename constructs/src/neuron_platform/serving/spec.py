@@ -45,6 +45,12 @@ class ServingSpec(ModelShape):
     tokens_per_second: float | None = Field(
         default=None, gt=0, description="Output tokens/s one replica sustains (for cost per million tokens)."
     )
+    neuron_sdk: str | None = Field(
+        default=None,
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="Neuron SDK the artifacts are compiled with; default: the pool's (eks) or the newest "
+        "SageMaker image's (sagemaker). Set it to hold the endpoint to its artifacts across SDK moves.",
+    )
 
     @field_validator("name")
     @classmethod
