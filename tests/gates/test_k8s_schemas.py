@@ -59,12 +59,13 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
     assert keda_objects
     validate_keda(keda_objects)
 
-    # EC2NodeClass + NodePool per pool; where training is enabled, the training service
+    # The Neuron namespaces and neuron-monitor; EC2NodeClass + NodePool per pool; where training is enabled, the training service
     # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool, the
     # namespace unless it is default, PersistentVolume + claim with shared storage, and
     # the serving endpoints' objects, and the metrics collector's RBAC.
     def expected_objects(config: PlatformConfig) -> int:
-        count = 2 * len(config.pools)
+        # The Neuron chart's NPD namespace, neuron-monitor's namespace and DaemonSet.
+        count = 3 + 2 * len(config.pools)
         training = config.training
         if training.enabled:
             count += 1 + 2 * len(config.efa_training_pools)

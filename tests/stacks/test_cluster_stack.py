@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from neuron_platform import versions
+from neuron_platform import facts, versions
 from neuron_platform.cluster.karpenter import INTERRUPTION_EVENTS
 from tests.conftest import SynthesizedApp
+from tests.helm_render import app_releases, render
 from tests.helpers import helm_charts, manifests, props, resources
 
 # --- helpers ----------------------------------------------------------------------
@@ -271,16 +272,46 @@ def test_karpenter_values(default_app: SynthesizedApp) -> None:
 # --- device plugins and load balancer controller ----------------------------------------
 
 
-def test_neuron_chart_enables_plugin_scheduler_and_monitor(default_app: SynthesizedApp) -> None:
+def _rendered(app: SynthesizedApp, release: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(kind, name) -> the objects the release renders from its vendored chart (tests/helm_render)."""
+    (found,) = [r for r in app_releases(app.outdir) if r.stack == app.platform.cluster.stack_name and r.name == release]
+    return {(o["kind"], o["metadata"]["name"]): o for o in render(found)}
+
+
+def test_neuron_chart_renders_plugin_scheduler_and_health_checks(default_app: SynthesizedApp) -> None:
     chart = helm_charts(cluster_json(default_app))["neuron"]
     assert (chart["Repository"], chart["Version"]) == (versions.NEURON_CHART.repository, versions.NEURON_CHART.version)
-    values = chart["Values"]
-    assert values["scheduler"]["enabled"] is True
-    assert values["scheduler"]["customScheduler"]["fullnameOverride"] == "my-scheduler"
+    rendered = _rendered(default_app, "neuron")
     neuron_toleration = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
-    assert neuron_toleration in values["monitor"]["exporter"]["tolerations"]
-    assert neuron_toleration in values["devicePlugin"]["tolerations"]
-    assert values["npd"]["nodeRecovery"]["enabled"] is False
+    plugin = rendered[("DaemonSet", "neuron-device-plugin")]["spec"]["template"]["spec"]
+    assert neuron_toleration in plugin["tolerations"]  # the chart's own default
+    scheduler = rendered[("Deployment", "my-scheduler")]["spec"]["template"]["spec"]
+    (container,) = scheduler["containers"]
+    assert container["image"] == versions.NEURON_CUSTOM_SCHEDULER_IMAGE
+    assert scheduler["nodeSelector"]["neuron-platform/role"] == "system"
+    assert ("Deployment", "k8s-neuron-scheduler") in rendered
+    npd = rendered[("DaemonSet", "node-problem-detector")]
+    assert npd["metadata"]["namespace"] == "neuron-healthcheck-system"
+    containers = {c["name"]: c for c in npd["spec"]["template"]["spec"]["containers"]}
+    recovery = {e["name"]: e.get("value") for e in containers["node-recovery"]["env"]}
+    assert recovery["ENABLE_RECOVERY"] == "false"  # monitor mode: the chart's default, kept
+    script = containers["node-problem-detector"]["command"][-1]
+    assert 'grep -q "/dev/kmsg"' in script  # the chart's watchdog is kept
+    assert "--prometheus-address=0.0.0.0" in script
+
+
+def test_npd_namespace_and_neuron_monitor_are_applied_before_the_chart(default_app: SynthesizedApp) -> None:
+    namespaces = set(objects(default_app, "Namespace"))
+    assert {"neuron-healthcheck-system", "neuron-monitor"} <= namespaces
+    raw = resources(default_app.template(default_app.platform.cluster), "Custom::AWSCDK-EKS-HelmChart")
+    (neuron,) = [r for r in raw.values() if props(r)["Release"] == "neuron"]
+    assert any(d.startswith("ClustermanifestNeuronNamespaces") for d in neuron["DependsOn"])
+    monitor = objects(default_app, "DaemonSet")["neuron-monitor"]
+    pod = monitor["spec"]["template"]["spec"]
+    assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    (types,) = [e["values"] for e in term["matchExpressions"] if e["key"] == "node.kubernetes.io/instance-type"]
+    assert set(facts.INSTANCE_TYPES) <= set(types)
 
 
 def test_efa_plugin_only_where_efa_pools_exist(synthesized: dict[str, SynthesizedApp]) -> None:
@@ -301,7 +332,10 @@ def test_no_second_neuron_device_plugin(synthesized: dict[str, SynthesizedApp]) 
     for app in synthesized.values():
         names = [m["metadata"]["name"] for m in manifests(cluster_json(app))]
         assert not any("neuron-device-plugin" in n for n in names)
-        assert not any(m["kind"] == "DaemonSet" for m in manifests(cluster_json(app)))
+        # The only DaemonSet applied outside a chart is neuron-monitor.
+        assert [m["metadata"]["name"] for m in manifests(cluster_json(app)) if m["kind"] == "DaemonSet"] == [
+            "neuron-monitor"
+        ]
 
 
 def test_load_balancer_controller_is_pinned_and_told_region_and_vpc(default_app: SynthesizedApp) -> None:
@@ -404,7 +438,9 @@ def test_reserved_capacity_first_with_reservation_selectors(training_app: Synthe
 
 def test_pools_wait_for_karpenter_and_the_device_plugins(default_app: SynthesizedApp) -> None:
     raw = resources(default_app.template(default_app.platform.cluster), "Custom::AWSCDK-EKS-KubernetesResource")
-    for manifest in raw.values():
+    pools = {k: m for k, m in raw.items() if k.startswith("ClustermanifestPool")}
+    assert pools
+    for manifest in pools.values():
         depends = manifest["DependsOn"]
         assert any(d.startswith("ClusterchartKarpenter") and "Crds" not in d for d in depends)
         assert any(d.startswith("ClusterchartNeuron") for d in depends)
@@ -470,9 +506,12 @@ def test_kubeflow_trainer_is_pinned_with_jobset_on_system_nodes(training_app: Sy
     assert chart["Version"] == versions.KUBEFLOW_TRAINER_CHART.version
     assert chart["Namespace"] == "kubeflow-system"
     assert chart["CreateNamespace"] is True
-    assert chart["Values"]["jobset"] == {"install": True}
-    assert chart["Values"]["manager"]["nodeSelector"]["neuron-platform/role"] == "system"
-    assert chart["Values"]["runtimes"] == {"defaultEnabled": False}
+    rendered = _rendered(training_app, "kubeflow-trainer")
+    (jobset,) = rendered[("Deployment", "jobset-controller")]["spec"]["template"]["spec"]["containers"]
+    assert jobset["image"] == versions.JOBSET_IMAGE  # not the staging image the chart's git values name
+    manager = rendered[("Deployment", "kubeflow-trainer-controller-manager")]["spec"]["template"]["spec"]
+    assert manager["nodeSelector"]["neuron-platform/role"] == "system"
+    assert not [k for k in rendered if k[0] == "ClusterTrainingRuntime"]  # the chart's examples stay off
 
 
 def test_karpenter_node_overlay_gate_follows_training(training_app: SynthesizedApp) -> None:

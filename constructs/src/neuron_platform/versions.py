@@ -14,7 +14,7 @@ Sources (checked 2026-11):
 - Karpenter controller/CRD charts: public.ecr.aws/karpenter (v1.14.1 release).
 - Neuron Helm chart 1.9.0 (images 2.31.0.0): public.ecr.aws/neuron/neuron-helm-chart.
 - EFA device plugin: eks-charts ``aws-efa-k8s-device-plugin`` chart 0.5.30 (image v0.5.20).
-- KEDA 2.21.0, chart 2.21.0 (kedacore/charts).
+- KEDA 2.20.2, chart 2.20.2 (kedacore/charts v2.20.2; 2.21 has no citable source yet).
 - AWS Load Balancer Controller v3.2.2, chart 3.2.2 (the newest pairing aws-cdk-lib 2.275
   ships, with its IAM policy, vendored in cluster/policies/).
 - The Neuron stack (AMI releases, Neuron SDK releases, container image tags, the rules
@@ -52,6 +52,11 @@ NEURON_CHART = HelmChartVersion(
     chart="neuron-helm-chart", repository="oci://public.ecr.aws/neuron/neuron-helm-chart", version="1.9.0"
 )
 NEURON_SDK_IMAGES = "2.31.0.0"
+# The Neuron scheduler extension's kube-scheduler ("my-scheduler"), built for the cluster's
+# minor: the chart's default is v1.31.12, five minors from the control plane, where
+# Kubernetes supports one. v1.36.3 is the Kubernetes release of the kubectl in the pinned
+# kubectl layer (a test reads the layer's kubectl version).
+NEURON_CUSTOM_SCHEDULER_IMAGE = "registry.k8s.io/kube-scheduler:v1.36.3"
 EFA_DEVICE_PLUGIN_CHART = HelmChartVersion(
     chart="aws-efa-k8s-device-plugin", repository="https://aws.github.io/eks-charts", version="0.5.30"
 )
@@ -61,10 +66,12 @@ LOAD_BALANCER_CONTROLLER_CHART = HelmChartVersion(
 )
 # KEDA scales EKS endpoints on vLLM metrics read from the Prometheus workspace (its
 # prometheus scaler signs AMP queries with SigV4). Chart versions track the app version.
-# Source: kedacore/keda v2.21.0 release (images ghcr.io/kedacore/keda:2.21.0), chart 2.21.0
-# from kedacore/charts; the 2.21 line is the first whose tested window reaches Kubernetes
-# 1.36 (v2.20 was tested on 1.33-1.35).
-KEDA_CHART = HelmChartVersion(chart="keda", repository="https://kedacore.github.io/charts", version="2.21.0")
+# KEDA 2.21.0 is not in any source this repository can cite (the
+# kedacore/charts and kedacore/keda snapshots end at v2.20.2, 2026-07-31), so the chart is
+# 2.20.2 (vendored in tests/charts/keda-2.20.2 with its SOURCE.txt). KEDA tests 2.20 on
+# Kubernetes 1.33-1.35 and 2.21 on 1.34-1.36 (keda.sh "Cluster" docs): move to 2.21 once
+# its chart can be vendored.
+KEDA_CHART = HelmChartVersion(chart="keda", repository="https://kedacore.github.io/charts", version="2.20.2")
 
 # EKS managed add-ons for Kubernetes 1.36.
 EKS_ADDONS: dict[str, str] = {
@@ -131,6 +138,8 @@ KUBEFLOW_TRAINER_CHART = HelmChartVersion(
     chart="kubeflow-trainer", repository="oci://ghcr.io/kubeflow/charts/kubeflow-trainer", version="2.3.0"
 )
 JOBSET_VERSION = "0.12.0"
+# The image the JobSet 0.12.0 release publishes (its packaging step writes it into the chart).
+JOBSET_IMAGE = f"registry.k8s.io/jobset/jobset:v{JOBSET_VERSION}"
 
 # FSx for Lustre CSI driver (kubernetes-sigs/aws-fsx-csi-driver). Chart 1.11.0 ships driver
 # v1.4.0: the chart CHANGELOG pairs chart 1.(7+n) with driver 1.n.0, and a published

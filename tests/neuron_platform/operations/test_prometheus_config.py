@@ -7,12 +7,14 @@ import re
 import pytest
 import yaml
 
-from neuron_platform.k8s.helm_values import neuron_chart_values
+from neuron_platform.k8s.helm_values import node_problem_detector_command
+from neuron_platform.k8s.neuron_monitor import UPSTREAM_MANIFEST, neuron_monitor_port, upstream_daemonset
 from neuron_platform.k8s.serving import COMPONENT_LABEL
 from neuron_platform.operations import grafana_dashboard
 from neuron_platform.operations.prometheus_config import (
     KARPENTER_METRICS,
     NEURON_METRICS,
+    NEURON_MONITOR_CONTAINER,
     NEURON_MONITOR_PORT,
     NODE_PROBLEM_DETECTOR_PORT,
     NODE_PROBLEM_METRICS,
@@ -25,6 +27,7 @@ from neuron_platform.operations.prometheus_config import (
     scrape_config,
     to_yaml,
 )
+from tests.helm_render import CHARTS
 
 KEPT = NEURON_METRICS + NODE_PROBLEM_METRICS + KARPENTER_METRICS + VLLM_METRICS + SCHEDULER_METRICS
 # PromQL words that are not metric names.
@@ -57,23 +60,48 @@ def test_scrape_interval_has_the_collector_floor() -> None:
         scrape_config(cluster_name="c", interval_seconds=15)
 
 
-def test_neuron_monitor_job_matches_the_chart_exporter() -> None:
+def test_neuron_monitor_job_matches_the_daemonset_the_sdk_ships() -> None:
     keep = job("neuron-monitor")["relabel_configs"][0]
     assert keep["action"] == "keep"
     assert keep["regex"] == f"neuron-monitor;{NEURON_MONITOR_PORT}"
-    assert neuron_chart_values()["monitor"]["exporter"]["port"] == NEURON_MONITOR_PORT
+    (container,) = upstream_daemonset()["spec"]["template"]["spec"]["containers"]
+    assert (container["name"], neuron_monitor_port()) == (NEURON_MONITOR_CONTAINER, NEURON_MONITOR_PORT)
 
 
-def test_node_problem_detector_job_matches_the_exporter_the_chart_runs() -> None:
+def test_node_problem_detector_keeps_the_charts_watchdog_and_opens_its_exporter() -> None:
     keep = job("node-problem-detector")["relabel_configs"][0]
     assert keep["regex"] == f"node-problem-detector;{NODE_PROBLEM_DETECTOR_PORT}"
-    npd = neuron_chart_values()["npd"]
-    assert npd["nodeRecovery"]["enabled"] is False  # monitor mode
-    command = npd["nodeProblemDetector"]["image"]["command"]
-    # NPD's exporter binds 127.0.0.1 unless told otherwise; the collector scrapes the pod address.
-    assert "--prometheus-address=0.0.0.0" in command
-    assert f"--prometheus-port={NODE_PROBLEM_DETECTOR_PORT}" in command
-    assert "--config.system-log-monitor=/config/kernel-monitor.json" in command
+    command = node_problem_detector_command()
+    values = yaml.safe_load((CHARTS / "neuron-helm-chart-1.9.0" / "chart" / "values.yaml").read_text())
+    default = values["npd"]["nodeProblemDetector"]["image"]["command"]
+    assert command[:2] == default[:2] == ["/bin/sh", "-c"]
+    # The chart's script with exactly two flags more: NPD's exporter binds 127.0.0.1 unless told
+    # otherwise, and the collector scrapes the pod address.
+    ours = [line.strip() for line in command[2].strip().splitlines()]
+    theirs = [line.strip() for line in default[2].strip().splitlines()]
+    added = [line for line in ours if line not in theirs]
+    assert added == [
+        "--config.system-log-monitor=/config/kernel-monitor.json \\",
+        "--prometheus-address=0.0.0.0 \\",
+        f"--prometheus-port={NODE_PROBLEM_DETECTOR_PORT} 2>&1 &",
+    ]
+    assert [line for line in theirs if line not in ours] == [
+        "--config.system-log-monitor=/config/kernel-monitor.json 2>&1 &"
+    ]
+
+
+def test_every_neuron_monitor_metric_we_read_is_one_it_exports() -> None:
+    """The exporter's names, as the CloudWatch agent (which AWS ships to scrape it) lists them."""
+    translator = (
+        UPSTREAM_MANIFEST.parent / "amazon-cloudwatch-agent-metricstransformprocessor-translator.go"
+    ).read_text()
+    block = translator.split("renameMapForNeuronMonitor = map[string]string{", 1)[1].split("}", 1)[0]
+    exported = set(re.findall(r'"([a-z_]+)":', block))
+    exported |= {f"{m}_info" for m in ("neuron_hardware", "instance")}  # Info metrics gain _info on the wire
+    assert "hardware_ecc_events_total" in exported
+    # The collector keeps only these (and every alert and dashboard query reads a kept one, below).
+    for pattern in NEURON_METRICS:
+        assert any(re.fullmatch(pattern, name) for name in exported), pattern
 
 
 def test_neuron_health_and_endpoint_errors_alert() -> None:

@@ -7,15 +7,20 @@ from collections.abc import Sequence
 from aws_cdk import aws_eks_v2 as eks
 
 from constructs import Construct, IDependable
-from neuron_platform import versions
+from neuron_platform import facts, versions
 from neuron_platform.cluster.helm import install_chart
-from neuron_platform.k8s.helm_values import efa_device_plugin_values, neuron_chart_values
+from neuron_platform.k8s.helm_values import NPD_NAMESPACE, efa_device_plugin_values, neuron_chart_values
+from neuron_platform.k8s.neuron_monitor import neuron_monitor_daemonset, neuron_monitor_namespace
 
 
 class NeuronDevicePlugins(Construct):
-    """The Neuron Helm chart (device plugin, scheduler extension ``my-scheduler``,
-    neuron-monitor, node problem detector) and, with ``efa=True``, the EFA device plugin
-    restricted to EFA pools. Both pinned in :mod:`neuron_platform.versions`.
+    """The Neuron Helm chart (device plugin, scheduler extension ``my-scheduler``, node
+    problem detector), neuron-monitor as the Neuron SDK ships it (a DaemonSet on every
+    Neuron node) and, with ``efa=True``, the EFA device plugin restricted to EFA pools.
+    Versions pinned in :mod:`neuron_platform.versions`.
+
+    The chart puts its node problem detector in ``neuron-healthcheck-system`` but does not
+    create that namespace: it is applied first, with neuron-monitor's.
 
     The CDK's ``aws_eks`` helpers apply an old Neuron device-plugin manifest when an
     inf/trn *managed node group* is added; Neuron capacity here comes from Karpenter
@@ -36,9 +41,23 @@ class NeuronDevicePlugins(Construct):
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.neuron_chart = install_chart(
-            cluster, "Neuron", versions.NEURON_CHART, release="neuron", values=neuron_chart_values()
+        self.namespaces = cluster.add_manifest(
+            "NeuronNamespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NPD_NAMESPACE}},
+            neuron_monitor_namespace(),
         )
+        self.neuron_chart = install_chart(
+            cluster,
+            "Neuron",
+            versions.NEURON_CHART,
+            release="neuron",
+            values=neuron_chart_values(kube_scheduler_image=versions.NEURON_CUSTOM_SCHEDULER_IMAGE),
+        )
+        self.neuron_chart.node.add_dependency(self.namespaces)
+        self.neuron_monitor = cluster.add_manifest(
+            "NeuronMonitor", neuron_monitor_daemonset(sorted(facts.INSTANCE_TYPES))
+        )
+        self.neuron_monitor.node.add_dependency(self.namespaces)
         self.efa_chart: eks.HelmChart | None = None
         if efa:
             self.efa_chart = install_chart(
@@ -49,6 +68,6 @@ class NeuronDevicePlugins(Construct):
                 values=efa_device_plugin_values(),
             )
         self.charts: list[eks.HelmChart] = [c for c in (self.neuron_chart, self.efa_chart) if c is not None]
-        for chart in self.charts:
+        for chart in [*self.charts, self.namespaces]:
             for dependency in depends_on:
                 chart.node.add_dependency(dependency)

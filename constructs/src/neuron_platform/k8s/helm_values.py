@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from neuron_platform import versions
 from neuron_platform.capacity import EFA_LABEL, NEURON_TAINT_KEY
-from neuron_platform.operations.prometheus_config import NEURON_MONITOR_PORT, NODE_PROBLEM_DETECTOR_PORT
+from neuron_platform.operations.prometheus_config import NODE_PROBLEM_DETECTOR_PORT
 
 SYSTEM_NODE_LABEL = "neuron-platform/role"
 SYSTEM_NODE_VALUE = "system"
@@ -48,48 +49,73 @@ def karpenter_values(
     }
 
 
+# The Neuron chart's own NPD command (values.yaml of 1.9.0, npd.nodeProblemDetector.image.command):
+# a shell wrapper that restarts the pod when NPD loses its /dev/kmsg handle. Kept as it is,
+# with two flags more so NPD's Prometheus exporter listens on the pod address (its default
+# is 127.0.0.1, out of the managed collector's reach); a test compares it with the vendored
+# chart's default.
+NPD_SCRIPT = """echo "Starting NPD with periodic FD health check (every 5s)..."
+
+# Start NPD in background
+/node-problem-detector \\
+  --logtostderr \\
+  --config.system-log-monitor=/config/kernel-monitor.json \\
+  --prometheus-address=0.0.0.0 \\
+  --prometheus-port={port} 2>&1 &
+
+NPD_PID=$!
+echo "NPD started with PID: $NPD_PID"
+
+# Periodic health check loop
+while true; do
+  sleep 5
+
+  # Check if NPD process is still running
+  if ! kill -0 $NPD_PID 2>/dev/null; then
+    echo "NPD process died, exiting..."
+    exit 1
+  fi
+
+  # Check if NPD still has /dev/kmsg file descriptor open
+  if ! ls -l /proc/$NPD_PID/fd/ 2>/dev/null | grep -q "/dev/kmsg"; then
+    echo "FATAL: NPD no longer has /dev/kmsg FD open, exiting..."
+    kill -9 $NPD_PID
+    exit 1
+  fi
+done
+"""
+# Namespace of the chart's node problem detector (npd.namespaceOverride); 1.9.0 does not create it.
+NPD_NAMESPACE = "neuron-healthcheck-system"
+
+
 def node_problem_detector_command() -> list[str]:
-    """The detector with the chart's kernel-log rules (mounted at /config) and a reachable exporter."""
-    return [
-        "/node-problem-detector",
-        "--logtostderr",
-        "--config.system-log-monitor=/config/kernel-monitor.json",
-        "--prometheus-address=0.0.0.0",
-        f"--prometheus-port={NODE_PROBLEM_DETECTOR_PORT}",
-    ]
+    """The chart's watchdog wrapper around NPD, with its exporter on the pod address."""
+    return ["/bin/sh", "-c", NPD_SCRIPT.format(port=NODE_PROBLEM_DETECTOR_PORT)]
 
 
-def neuron_chart_values() -> dict[str, Any]:
-    """Neuron chart: device plugin, the scheduler extension as `my-scheduler`, monitor, NPD.
+def neuron_chart_values(*, kube_scheduler_image: str) -> dict[str, Any]:
+    """Neuron chart: device plugin (chart defaults: it tolerates the Neuron taint), the scheduler
+    extension as `my-scheduler` on the system nodes, and the node problem detector.
 
-    The device plugin already tolerates the Neuron taint; neuron-monitor ships without
-    tolerations and would never run on Neuron nodes, so they are added. The node problem
-    detector runs in monitor mode: its recovery acts through Auto Scaling groups, which
-    Karpenter nodes do not have (Karpenter node repair replaces unhealthy nodes instead).
+    The custom scheduler runs ``kube_scheduler_image``, built for the cluster's minor (the
+    chart's default is kube-scheduler 1.31, five minors from a 1.36 control plane). The node
+    problem detector runs in monitor mode (its recovery acts through Auto Scaling groups,
+    which Karpenter nodes do not have; Karpenter node repair replaces unhealthy nodes) with
+    its exporter reachable. neuron-monitor is not in this chart (see k8s/neuron_monitor.py).
     """
+    repository, _, tag = kube_scheduler_image.rpartition(":")
     return {
-        "devicePlugin": {"tolerations": [CRITICAL_ADDONS_TOLERATION, NEURON_TOLERATION]},
         "scheduler": {
             "enabled": True,
-            "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+            "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE},
             "customScheduler": {
-                "enabled": True,
+                # Our workloads name it (NEURON_SCHEDULER_NAME); the chart's default today.
                 "fullnameOverride": NEURON_SCHEDULER_NAME,
-                "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+                "image": {"repository": repository, "tag": tag},
+                "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE},
             },
         },
-        # The managed Prometheus collector finds the exporter by container name and port.
-        "monitor": {
-            "enabled": True,
-            "exporter": {"port": NEURON_MONITOR_PORT, "tolerations": [NEURON_TOLERATION]},
-        },
-        # Monitor mode; its Prometheus exporter listens on the pod address (NPD's default
-        # is 127.0.0.1) so the managed collector can read the Neuron health conditions.
-        "npd": {
-            "enabled": True,
-            "nodeRecovery": {"enabled": False},
-            "nodeProblemDetector": {"image": {"command": node_problem_detector_command()}},
-        },
+        "npd": {"nodeProblemDetector": {"image": {"command": node_problem_detector_command()}}},
     }
 
 
@@ -115,15 +141,17 @@ def load_balancer_controller_values(
 
 
 def kubeflow_trainer_values() -> dict[str, Any]:
-    """Kubeflow Trainer manager on the system nodes; JobSet installed as its dependency.
-
-    The chart's example runtimes stay off: the platform provides one Neuron runtime per
-    EFA pool instead.
+    """Kubeflow Trainer manager on the system nodes; JobSet installed as its dependency (the
+    chart's default), at the pinned release. The chart's example runtimes stay off (its
+    default): the platform provides one Neuron runtime per EFA pool instead.
     """
+    repository, _, tag = versions.JOBSET_IMAGE.rpartition(":")
     return {
-        "jobset": {"install": True},
+        # Pinned here: the JobSet chart's values in git name a moving staging image; its
+        # published package rewrites them at release time. Naming the image keeps the deploy
+        # independent of that step.
+        "jobset": {"image": {"repository": repository, "tag": tag}},
         "manager": {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)},
-        "runtimes": {"defaultEnabled": False},
     }
 
 
@@ -136,14 +164,14 @@ def fsx_csi_driver_values() -> dict[str, Any]:
     it lands on tainted Neuron nodes, where the training pods mount the volume.
     """
     return {
-        "controller": {
-            "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
-            "tolerations": [CRITICAL_ADDONS_TOLERATION],
-        },
+        # The chart adds kubernetes.io/os itself and keeps its own tolerations (CriticalAddonsOnly,
+        # NoExecute for 300 s): only the system-node label is ours.
+        "controller": {"nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE}},
         "node": {"tolerateAllTaints": True},
     }
 
 
 def keda_values() -> dict[str, Any]:
-    """KEDA's operator, metrics server and webhooks on the system nodes (chart defaults otherwise)."""
-    return {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)}
+    """KEDA's operator, metrics server and webhooks on the system nodes (chart defaults otherwise;
+    the chart adds kubernetes.io/os to every node selector itself)."""
+    return {"nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE}}
