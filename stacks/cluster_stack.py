@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IDependable
 from neuron_platform.capacity import plan_pool
 from neuron_platform.cluster import (
+    GangAdmission,
     Karpenter,
     KarpenterTeardown,
     Keda,
@@ -89,7 +90,14 @@ class ClusterStack(Stack):
         eks_cluster.node.add_dependency(self.control_plane_logs)
 
         training = config.training.enabled
-        self.karpenter = Karpenter(self, "Karpenter", cluster=eks_cluster, cluster_name=name, node_overlay=training)
+        self.karpenter = Karpenter(
+            self,
+            "Karpenter",
+            cluster=eks_cluster,
+            cluster_name=name,
+            node_overlay=training,
+            static_capacity=any(p.static_nodes for p in config.pools),
+        )
         self.karpenter.controller_chart.node.add_dependency(self.cluster.system_nodegroup)
         self.teardown = KarpenterTeardown(
             self,
@@ -176,6 +184,7 @@ class ClusterStack(Stack):
             )
 
         self.training: TrainingPlatform | None = None
+        self.gang_admission: GangAdmission | None = None
         self.file_system: TrainingFileSystem | None = None
         self.training_volume: LustreVolume | None = None
         storage = config.training.shared_storage
@@ -222,4 +231,12 @@ class ClusterStack(Stack):
                 compile_cache_url=config.training.compile_cache_url,
                 shared_claim=self.training_volume.claim_name if self.training_volume else None,
                 depends_on=[self.karpenter.controller_chart, self.cluster.system_nodegroup, *namespace_dependencies],
+            )
+            self.gang_admission = GangAdmission(
+                self,
+                "GangAdmission",
+                cluster=eks_cluster,
+                pools=[plans[p.name] for p in config.efa_training_pools],
+                namespace=config.training.namespace,
+                depends_on=[self.cluster.system_nodegroup, *namespace_dependencies],
             )

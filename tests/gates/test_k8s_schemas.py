@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from neuron_platform.capacity import plan_pool
 from neuron_platform.config import PlatformConfig
 from stacks.compile_stack import cluster_compiled_endpoints
 from tests.conftest import SynthesizedApp
@@ -69,6 +70,10 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
         training = config.training
         if training.enabled:
             count += 1 + 2 * len(config.efa_training_pools)
+            # Kueue: a ResourceFlavor, ClusterQueue and LocalQueue per EFA training pool, and
+            # the network Topology when a pool is placed by it.
+            count += 3 * len(config.efa_training_pools)
+            count += 1 if any(plan_pool(p).network_topology for p in config.efa_training_pools) else 0
             count += 1 if training.namespace != "default" else 0
             count += 2 if training.shared_storage.enabled else 0
         # Per EKS endpoint: ServiceAccount, the artifact-check ConfigMap, Deployment, Service,

@@ -380,6 +380,18 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
         with_changes(("project.tags", {"aws:owner": "me"})),
         "project.tags: tag key 'aws:owner' must be 1-128 characters and not start with 'aws:'",
     ),
+    (
+        "static-nodes-on-inference",
+        with_changes(("pools.0.static_nodes", 2)),
+        "pools[0].static_nodes: got 2; allowed only on training pools (inference pools scale with traffic)",
+    ),
+    (
+        "static-nodes-above-max",
+        with_changes(
+            ("pools", [{"name": "trn", "purpose": "training", "instance_types": ["trn1.2xlarge"], "static_nodes": 5}])
+        ),
+        "pools[0].static_nodes: got 5; allowed: at most max_nodes (4)",
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from aws_cdk.assertions import Match
 
 from neuron_platform import facts, versions
@@ -258,7 +259,12 @@ def test_karpenter_values(default_app: SynthesizedApp) -> None:
     values = helm_charts(cluster_json(default_app))["karpenter"]["Values"]
     assert values["settings"]["clusterName"] == "neuron"
     assert values["settings"]["interruptionQueue"] == "placeholder"  # the queue's QueueName attribute
-    assert values["settings"]["featureGates"] == {"nodeRepair": True, "reservedCapacity": True, "nodeOverlay": False}
+    assert values["settings"]["featureGates"] == {
+        "nodeRepair": True,
+        "reservedCapacity": True,
+        "nodeOverlay": False,
+        "staticCapacity": False,
+    }
     assert values["serviceAccount"]["name"] == "karpenter"
     assert values["nodeSelector"]["neuron-platform/role"] == "system"
     raw = resources(default_app.template(default_app.platform.cluster), "Custom::AWSCDK-EKS-HelmChart")
@@ -362,7 +368,9 @@ def test_every_pool_is_tainted_and_limited(synthesized: dict[str, SynthesizedApp
         for pool in objects(app, "NodePool").values():
             spec = pool["spec"]
             assert spec["template"]["spec"]["taints"] == [{"key": "aws.amazon.com/neuron", "effect": "NoSchedule"}]
-            assert set(spec["limits"]) == {"cpu", "memory", "aws.amazon.com/neuron"}
+            # Static pools take only a node limit (Karpenter's CRD rule).
+            expected = {"nodes"} if "replicas" in spec else {"cpu", "memory", "aws.amazon.com/neuron"}
+            assert set(spec["limits"]) == expected
 
 
 def test_disruption_by_purpose(training_app: SynthesizedApp, synthesized: dict[str, SynthesizedApp]) -> None:
@@ -517,6 +525,79 @@ def test_kubeflow_trainer_is_pinned_with_jobset_on_system_nodes(training_app: Sy
 def test_karpenter_node_overlay_gate_follows_training(training_app: SynthesizedApp) -> None:
     values = helm_charts(cluster_json(training_app))["karpenter"]["Values"]
     assert values["settings"]["featureGates"]["nodeOverlay"] is True
+
+
+def test_static_capacity_gate_and_replicas_only_where_a_pool_keeps_nodes(
+    synthesized: dict[str, SynthesizedApp],
+) -> None:
+    for name, app in synthesized.items():
+        static = {p.name: p for p in app.config.pools if p.static_nodes}
+        gates = helm_charts(cluster_json(app))["karpenter"]["Values"]["settings"]["featureGates"]
+        assert gates["staticCapacity"] is bool(static), name
+        for pool_name, pool in objects(app, "NodePool").items():
+            if pool_name in static:
+                # Only limits.nodes on a static pool (Karpenter's CRD rule), above replicas for replacements.
+                assert pool["spec"]["replicas"] == static[pool_name].static_nodes
+                assert pool["spec"]["limits"] == {"nodes": str(static[pool_name].max_nodes)}
+            else:
+                assert "replicas" not in pool["spec"], (name, pool_name)
+    assert objects(synthesized["training-multinode"], "NodePool")["trn1-efa"]["spec"]["replicas"] == 4
+
+
+# --- gang admission -------------------------------------------------------------------------
+
+
+def test_kueue_only_with_training(synthesized: dict[str, SynthesizedApp]) -> None:
+    for name, app in synthesized.items():
+        assert ("kueue" in helm_charts(cluster_json(app))) == app.config.training.enabled, name
+        assert bool(objects(app, "ClusterQueue")) == app.config.training.enabled, name
+
+
+def test_kueue_is_pinned_on_system_nodes_with_only_the_trainjob_integration(training_app: SynthesizedApp) -> None:
+    chart = helm_charts(cluster_json(training_app))["kueue"]
+    assert (chart["Repository"], chart["Version"]) == (versions.KUEUE_CHART.repository, versions.KUEUE_CHART.version)
+    assert chart["Namespace"] == "kueue-system"
+    assert chart["CreateNamespace"] is True
+    assert chart["Wait"] is True
+    rendered = _rendered(training_app, "kueue")
+    manager = rendered[("Deployment", "kueue-controller-manager")]
+    assert manager["spec"]["replicas"] == 2
+    pod = manager["spec"]["template"]["spec"]
+    (container,) = [c for c in pod["containers"] if c["name"] == "manager"]
+    assert container["image"] == versions.KUEUE_IMAGE  # not the staging image the chart's git values name
+    assert pod["nodeSelector"]["neuron-platform/role"] == "system"
+    assert rendered[("PodDisruptionBudget", "kueue-manager-pdb")]["spec"]["minAvailable"] == 1
+    config = yaml.safe_load(rendered[("ConfigMap", "kueue-manager-config")]["data"]["controller_manager_config.yaml"])
+    assert config["integrations"]["frameworks"] == ["trainer.kubeflow.org/trainjob"]
+    assert config["waitForPodsReady"]["timeout"] == "30m"
+    assert config["internalCertManagement"]["enable"] is True  # the chart's own addition, kept
+
+
+def test_one_queue_per_efa_training_pool_with_the_pools_capacity(training_app: SynthesizedApp) -> None:
+    queues = objects(training_app, "ClusterQueue")
+    assert set(queues) == {"neuron-trn1-efa", "neuron-trn1n-efa"}
+    quota = {
+        r["name"]: r["nominalQuota"]
+        for r in queues["neuron-trn1-efa"]["spec"]["resourceGroups"][0]["flavors"][0]["resources"]
+    }
+    trn1 = facts.instance_type("trn1.32xlarge")  # trn1-efa keeps 4 nodes
+    assert quota["aws.amazon.com/neuron"] == str(4 * trn1.neuron_devices)
+    assert quota["vpc.amazonaws.com/efa"] == str(4 * trn1.efa_interfaces)
+    local = objects(training_app, "LocalQueue")
+    assert {n: q["metadata"]["namespace"] for n, q in local.items()} == {
+        "neuron-trn1-efa": "default",
+        "neuron-trn1n-efa": "default",
+    }
+    flavors = objects(training_app, "ResourceFlavor")
+    assert flavors["neuron-trn1-efa"]["spec"]["topologyName"] == "neuron-network"
+    assert "topologyName" not in flavors["neuron-trn1n-efa"]["spec"]
+    assert set(objects(training_app, "Topology")) == {"neuron-network"}
+
+
+def test_queues_are_applied_after_kueue_is_serving(training_app: SynthesizedApp) -> None:
+    raw = resources(training_app.template(training_app.platform.cluster), "Custom::AWSCDK-EKS-KubernetesResource")
+    (queues,) = [m for k, m in raw.items() if k.startswith("ClustermanifestKueueQueues")]
+    assert any(d.startswith("ClusterchartKueue") for d in queues["DependsOn"])
 
 
 def test_one_runtime_and_hugepages_overlay_per_efa_training_pool(training_app: SynthesizedApp) -> None:

@@ -15,6 +15,8 @@ import yaml
 from pydantic import ValidationError
 
 from neuron_platform import versions
+from neuron_platform.admission import TOPOLOGY_CHOICES, queue_table, training_queues
+from neuron_platform.capacity import plan_pool
 from neuron_platform.compile.client import (
     CompileCliError,
     compile_stack_name,
@@ -31,13 +33,13 @@ from neuron_platform.compile.client import (
 from neuron_platform.compile.spec import image_tag, load_spec
 from neuron_platform.config import ConfigError, PlatformConfig, load_config
 from neuron_platform.diagram import diagram
-from neuron_platform.k8s.training import train_job
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 from neuron_platform.neuron_matrix import matrix_lines, rule_lines
 from neuron_platform.neuron_stack import NeuronStackError, Role, compile_toolchain
 from neuron_platform.offerings import check_offerings, summarize
 from neuron_platform.serving.planner import PlanError, plan, plan_table
 from neuron_platform.serving.spec import ServingSpec
+from neuron_platform.train_jobs import TrainJobError, TrainJobRequest, build_train_job
 from neuron_platform.validation import format_error, read_yaml
 
 
@@ -354,24 +356,36 @@ def _versions_get(config: PlatformConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _queues(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    queues = training_queues([plan_pool(p) for p in config.pools]) if config.training.enabled else []
+    if not queues:
+        print(
+            f"queues: {args.config}: no training queues (training.enabled with an EFA training pool)", file=sys.stderr
+        )
+        return 2
+    print("\n".join(queue_table(queues)))
+    return 0
+
+
 def _train_job(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    if not _configured_pool(config, args.pool, command="train-job", source=args.config):
-        return 2
-    stack = config.pool_stack(args.pool)
-    if args.image is None and stack.workload("training") is None:
-        print(f"train-job: --pool: {args.pool} is a {stack.purpose} pool; give a training pool", file=sys.stderr)
-        return 2
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    job = train_job(
+    request = TrainJobRequest(
         name=args.name,
         pool=args.pool,
+        command=tuple(command),
+        nodes=args.nodes,
+        image=args.image,
         instance_type=args.instance_type,
-        image=args.image or stack.image("training"),
-        command=command,
-        num_nodes=args.nodes,
         namespace=args.namespace,
+        topology=args.topology,
     )
+    try:
+        job = build_train_job(config, request)
+    except TrainJobError as err:
+        print(f"train-job: {args.config}: {err.option}: {err}", file=sys.stderr)
+        return 2
     print(yaml.safe_dump(job, sort_keys=False), end="")
     return 0
 
@@ -460,12 +474,27 @@ def build_parser() -> argparse.ArgumentParser:
     drawing.add_argument("assembly", nargs="?", default="cdk.out", help="cdk synth output directory")
     drawing.set_defaults(func=_diagram)
 
-    job = groups.add_parser("train-job", help="print a TrainJob for an EFA pool's Neuron runtime")
+    queues = groups.add_parser("queues", help="print the Kueue training queues and their quotas (Markdown)")
+    queues.add_argument("--config", default="config/default.yaml", help="the platform config")
+    queues.set_defaults(func=_queues)
+
+    job = groups.add_parser(
+        "train-job", help="print a TrainJob for an EFA pool's Neuron runtime and Kueue queue (kubectl apply -f -)"
+    )
     job.add_argument("--name", required=True)
     job.add_argument("--pool", required=True, help="an EFA training pool from your config")
-    job.add_argument("--instance-type", default="trn1.32xlarge", help="the pool's instance type")
-    job.add_argument("--nodes", type=int, default=2)
-    job.add_argument("--namespace", default="default")
+    job.add_argument(
+        "--instance-type", default=None, help="checked against the pool (default: the type its runtime runs)"
+    )
+    job.add_argument("--nodes", type=int, default=2, help="whole nodes, one pod each (default: 2)")
+    job.add_argument("--namespace", default=None, help="checked against training.namespace (its default)")
+    job.add_argument(
+        "--topology",
+        choices=TOPOLOGY_CHOICES,
+        default=None,
+        help="place the nodes within one network block: required, preferred (default where the pool is "
+        "placed by network topology) or none",
+    )
     job.add_argument("--config", default="config/default.yaml", help="the platform config (pool and its image)")
     job.add_argument("--image", default=None, help="training image with your code (default: the pool's training image)")
     job.add_argument("command", nargs=argparse.REMAINDER, help="-- torchrun <script> <args>")

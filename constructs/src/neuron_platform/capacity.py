@@ -15,6 +15,8 @@ from neuron_platform.neuron_stack import PoolStack
 NEURON_RESOURCE = "aws.amazon.com/neuron"
 NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
+# 2 MiB hugepages: libfabric's EFA provider registers its buffers in them.
+HUGEPAGES_RESOURCE = "hugepages-2Mi"
 NEURON_TAINT_KEY = "aws.amazon.com/neuron"
 
 POOL_LABEL = "neuron-platform/pool"
@@ -53,6 +55,9 @@ class PoolPlan:
     limits: dict[str, str]
     reservation_ids: tuple[str, ...]
     reservation_tags: dict[str, str]
+    # Karpenter static capacity: this many nodes kept running (None: scale with pods).
+    static_nodes: int | None
+    max_nodes: int
     # The pool's Neuron stack: its AMI release (per pool: pools may run different drivers)
     # and the images that run on it.
     neuron: PoolStack
@@ -60,6 +65,27 @@ class PoolPlan:
     @property
     def ami_alias(self) -> str:
         return self.neuron.ami_alias
+
+    @property
+    def nodes(self) -> int:
+        """The most nodes the pool runs: its static capacity, or max_nodes."""
+        return self.static_nodes or self.max_nodes
+
+    @property
+    def node_type(self) -> facts.NeuronInstanceType:
+        """The type whole-node training pods (and the pool's Kueue quota) are sized for: the
+        first listed."""
+        return facts.instance_type(self.instance_types[0])
+
+    @property
+    def network_topology(self) -> bool:
+        """Kueue can place this pool's jobs by network topology: EFA nodes that exist ahead of jobs
+        (static capacity) of types EC2 reports a topology for."""
+        return (
+            self.efa
+            and self.static_nodes is not None
+            and all(n in facts.NETWORK_TOPOLOGY_LAYERS for n in self.instance_types)
+        )
 
     @property
     def labels(self) -> dict[str, str]:
@@ -90,9 +116,13 @@ def plan_pool(pool: PoolConfig) -> PoolPlan:
         consolidation_policy=CONSOLIDATION_POLICY[pool.purpose],
         consolidate_after=pool.consolidate_after or CONSOLIDATE_AFTER[pool.purpose],
         expire_after=pool.expire_after,
-        limits=pool_limits(pool.max_nodes, types),
+        # A static NodePool accepts only a node limit (Karpenter's CRD rule); max_nodes above
+        # static_nodes lets Karpenter launch replacements (drift, expiry) before removing nodes.
+        limits={"nodes": str(pool.max_nodes)} if pool.static_nodes else pool_limits(pool.max_nodes, types),
         reservation_ids=tuple(reservations.ids) if reservations else (),
         reservation_tags=dict(reservations.tags) if reservations else {},
+        static_nodes=pool.static_nodes,
+        max_nodes=pool.max_nodes,
         neuron=pool_stack(pool),
     )
 

@@ -242,6 +242,13 @@ class PoolConfig(StrictModel):
     root_volume_gib: int | None = Field(default=None, ge=50, le=16384)
     consolidate_after: str | None = Field(default=None, pattern=_DURATION)
     expire_after: str = Field(default="720h", pattern=_DURATION + "|^Never$")
+    static_nodes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Training pools: keep this many nodes running (Karpenter static capacity, an alpha "
+        "feature); on EFA pools Kueue then places jobs by network topology on them.",
+    )
     neuron_sdk: str | None = Field(
         default=None,
         pattern=r"^\d+\.\d+\.\d+$",
@@ -635,6 +642,17 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
             pool_stack(pool)
         except NeuronStackError as err:
             yield Issue(f"{where}.{err.field}", str(err))
+        if pool.static_nodes is not None:
+            if pool.purpose != "training":
+                yield Issue(
+                    f"{where}.static_nodes",
+                    f"got {pool.static_nodes}; allowed only on training pools (inference pools scale with traffic)",
+                )
+            elif pool.static_nodes > pool.max_nodes:
+                yield Issue(
+                    f"{where}.static_nodes",
+                    f"got {pool.static_nodes}; allowed: at most max_nodes ({pool.max_nodes})",
+                )
     yield from _cluster_issues(cfg)
     yield from _serving_issues(cfg)
     if cfg.training.enabled and not cfg.efa_training_pools:

@@ -314,3 +314,16 @@ PUBLISHED_TOKENS_PER_SECOND: dict[tuple[str, CompileTarget, int], float] = {
     ("meta-llama/Meta-Llama-3-8B", CompileTarget.INF2, 8): 1226 / 3,
     ("meta-llama/Meta-Llama-3-8B-Instruct", CompileTarget.INF2, 24): 859,
 }
+
+# EC2 instance topology: the types for which EC2 reports network nodes, which the AWS cloud
+# provider turns into node labels topology.k8s.aws/network-node-layer-<n> (EC2 User Guide,
+# "Amazon EC2 instance topology" prerequisites: trn1.2xlarge, trn1.32xlarge, trn1n.32xlarge,
+# trn2.48xlarge with 3 network nodes; inf2 is not listed; kubernetes/cloud-provider-aws
+# instances_v2.go getAdditionalLabels). Layer 1 is the top of the hierarchy, 3 the most selective.
+NETWORK_TOPOLOGY_LAYERS: dict[str, int] = {
+    "trn1.2xlarge": 3,
+    "trn1.32xlarge": 3,
+    "trn1n.32xlarge": 3,
+    "trn2.48xlarge": 3,
+}
+NETWORK_NODE_LABEL = "topology.k8s.aws/network-node-layer-{layer}"

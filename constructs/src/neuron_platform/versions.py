@@ -14,6 +14,7 @@ Sources (checked 2026-11):
 - Karpenter controller/CRD charts: public.ecr.aws/karpenter (v1.14.1 release).
 - Neuron Helm chart 1.9.0 (images 2.31.0.0): public.ecr.aws/neuron/neuron-helm-chart.
 - EFA device plugin: eks-charts ``aws-efa-k8s-device-plugin`` chart 0.5.30 (image v0.5.20).
+- Kueue 0.19.2, chart 0.19.2 (kubernetes-sigs/kueue v0.19.2; CRDs and chart vendored in tests/).
 - KEDA 2.20.2, chart 2.20.2 (kedacore/charts v2.20.2; 2.21 has no citable source yet).
 - AWS Load Balancer Controller v3.2.2, chart 3.2.2 (the newest pairing aws-cdk-lib 2.275
   ships, with its IAM policy, vendored in cluster/policies/).
@@ -140,6 +141,17 @@ KUBEFLOW_TRAINER_CHART = HelmChartVersion(
 JOBSET_VERSION = "0.12.0"
 # The image the JobSet 0.12.0 release publishes (its packaging step writes it into the chart).
 JOBSET_IMAGE = f"registry.k8s.io/jobset/jobset:v{JOBSET_VERSION}"
+
+# Gang admission for TrainJobs: Kueue admits a whole job (every pod's quota) or none of it,
+# and places EFA jobs by network topology. v0.19.2 (kubernetes-sigs/kueue tag v0.19.2, built
+# against Kubernetes 1.36 APIs); the published chart's packaging step
+# (hack/helm-chart-package.sh) names the release image, which the values pin explicitly.
+KUEUE_VERSION = "0.19.2"
+KUEUE_CHART = HelmChartVersion(
+    chart="kueue", repository="oci://registry.k8s.io/kueue/charts/kueue", version=KUEUE_VERSION
+)
+KUEUE_IMAGE_REPOSITORY = "registry.k8s.io/kueue/kueue"
+KUEUE_IMAGE = f"{KUEUE_IMAGE_REPOSITORY}:v{KUEUE_VERSION}"
 
 # FSx for Lustre CSI driver (kubernetes-sigs/aws-fsx-csi-driver). Chart 1.11.0 ships driver
 # v1.4.0: the chart CHANGELOG pairs chart 1.(7+n) with driver 1.n.0, and a published

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from neuron_platform.capacity import PoolPlan, plan_pool
-from neuron_platform.config import PoolConfig
+from neuron_platform.config import PoolConfig, load_config
 from neuron_platform.k8s.karpenter import ec2_node_class
 from neuron_platform.k8s.training import (
     hugepages_overlay,
@@ -15,6 +15,7 @@ from neuron_platform.k8s.training import (
     node_resources,
     train_job,
 )
+from neuron_platform.train_jobs import TrainJobRequest, build_train_job
 from tests.conftest import REPO
 from tests.k8s_schemas import validate
 
@@ -131,11 +132,54 @@ def test_committed_llama_sft_trainjobs_are_current_and_valid(
 ) -> None:
     committed = yaml.safe_load((REPO / "docs" / "training" / file).read_text())
     validate(committed)
-    assert committed == train_job(
-        name=name,
-        pool="trn1-efa",
-        instance_type="trn1.32xlarge",
-        image=LLAMA_SFT_IMAGE,
-        command=command,
-        num_nodes=nodes,
-    ), "regenerate with: python -m neuron_platform train-job (see README 'Worked example')"
+    config = load_config(REPO / "config" / "examples" / "training-multinode.yaml")
+    request = TrainJobRequest(name=name, pool="trn1-efa", command=tuple(command), nodes=nodes, image=LLAMA_SFT_IMAGE)
+    assert committed == build_train_job(config, request), (
+        "regenerate with: python -m neuron_platform train-job (see README 'Worked example')"
+    )
+    # The worked example goes through the pool's queue and prefers one network block.
+    assert committed["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "neuron-trn1-efa"}
+    (patch,) = committed["spec"]["runtimePatches"]
+    (replicated,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert replicated["template"]["spec"]["template"]["metadata"]["annotations"] == {
+        "kueue.x-k8s.io/podset-preferred-topology": "topology.k8s.aws/network-node-layer-3"
+    }
+
+
+def test_runtime_names_its_queue_and_topology_only_when_placed_by_it() -> None:
+    labels = neuron_training_runtime(efa_plan(), image="i:1")["metadata"]["labels"]
+    assert labels["neuron-platform/queue"] == "neuron-trn-efa"
+    assert "neuron-platform/network-topology" not in labels
+    static = plan_pool(
+        PoolConfig.model_validate(
+            {
+                "name": "trn-efa",
+                "purpose": "training",
+                "instance_types": ["trn1.32xlarge"],
+                "efa": True,
+                "zone": "us-east-1a",
+                "static_nodes": 2,
+            }
+        )
+    )
+    assert neuron_training_runtime(static, image="i:1")["metadata"]["labels"]["neuron-platform/network-topology"] == (
+        "neuron-network"
+    )
+
+
+@pytest.mark.parametrize("topology", ["required", "preferred"])
+def test_topology_request_is_a_schema_valid_runtime_patch_on_the_node_job(topology: str) -> None:
+    job = train_job(name="j", pool="p", instance_type="trn1.32xlarge", image="i:1", command=["x"], topology=topology)
+    validate(job)
+    (patch,) = job["spec"]["runtimePatches"]
+    assert patch["manager"] == "neuron-platform.io/train-job"  # not Kueue's own manager name
+    (replicated,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert replicated["name"] == "node"  # the runtime's replicated job
+    assert replicated["template"]["spec"]["template"]["metadata"]["annotations"] == {
+        f"kueue.x-k8s.io/podset-{topology}-topology": "topology.k8s.aws/network-node-layer-3"
+    }
+
+
+def test_unknown_topology_request_is_refused() -> None:
+    with pytest.raises(ValueError, match="topology: got 'rack'; allowed: required, preferred, none"):
+        train_job(name="j", pool="p", instance_type="trn1.32xlarge", image="i:1", command=["x"], topology="rack")

@@ -1,6 +1,8 @@
-"""Cluster constructs: EKS, Karpenter, Neuron capacity, device plugins, load balancing, KEDA."""
+"""Cluster constructs: EKS, Karpenter, Neuron capacity, device plugins, load balancing, KEDA,
+training and its gang admission."""
 
 from neuron_platform.cluster.device_plugins import NeuronDevicePlugins
+from neuron_platform.cluster.gang_admission import GangAdmission
 from neuron_platform.cluster.karpenter import Karpenter
 from neuron_platform.cluster.karpenter_teardown import KarpenterTeardown
 from neuron_platform.cluster.keda import Keda
@@ -12,6 +14,7 @@ from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.cluster.training_platform import TrainingPlatform
 
 __all__ = [
+    "GangAdmission",
     "Karpenter",
     "KarpenterTeardown",
     "Keda",

@@ -41,6 +41,7 @@ class Karpenter(Construct):
     upstream least-privilege policy scoped to this cluster's tags, and reads an SQS
     interruption queue (SSE, TLS only) fed by five EventBridge rules. Nodes it launches
     use ``node_role``, admitted to the cluster by an ``EC2_LINUX`` access entry.
+    ``node_overlay`` and ``static_capacity`` switch on those (alpha) feature gates.
 
     Example::
 
@@ -56,6 +57,7 @@ class Karpenter(Construct):
         cluster: eks.Cluster,
         cluster_name: str,
         node_overlay: bool = False,
+        static_capacity: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.cluster_name = cluster_name
@@ -131,6 +133,7 @@ class Karpenter(Construct):
                 interruption_queue=self.queue.queue_name,
                 service_account=SERVICE_ACCOUNT,
                 node_overlay=node_overlay,
+                static_capacity=static_capacity,
             ),
             wait=True,
             timeout=Duration.minutes(10),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from neuron_platform import versions
 from neuron_platform.capacity import EFA_LABEL, NEURON_TAINT_KEY
 from neuron_platform.operations.prometheus_config import NODE_PROBLEM_DETECTOR_PORT
@@ -18,12 +20,18 @@ SYSTEM_NODE_SELECTOR = {"kubernetes.io/os": "linux", SYSTEM_NODE_LABEL: SYSTEM_N
 
 
 def karpenter_values(
-    *, cluster_name: str, interruption_queue: str, service_account: str, node_overlay: bool = False
+    *,
+    cluster_name: str,
+    interruption_queue: str,
+    service_account: str,
+    node_overlay: bool = False,
+    static_capacity: bool = False,
 ) -> dict[str, Any]:
     """Karpenter controller: on the managed system nodes (never on nodes it launches).
 
     ``node_overlay`` turns on the (alpha) NodeOverlay gate, used to declare the EFA
-    pools' hugepages to the scheduling simulation.
+    pools' hugepages to the scheduling simulation; ``static_capacity`` the (alpha)
+    StaticCapacity gate, for pools that keep a fixed number of nodes (``static_nodes``).
     """
     return {
         "settings": {
@@ -35,6 +43,7 @@ def karpenter_values(
                 # Use ODCRs and Capacity Blocks listed in EC2NodeClasses.
                 "reservedCapacity": True,
                 "nodeOverlay": node_overlay,
+                "staticCapacity": static_capacity,
             },
         },
         "serviceAccount": {"name": service_account},
@@ -175,3 +184,67 @@ def keda_values() -> dict[str, Any]:
     """KEDA's operator, metrics server and webhooks on the system nodes (chart defaults otherwise;
     the chart adds kubernetes.io/os to every node selector itself)."""
     return {"nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE}}
+
+
+# Kueue's manager configuration (config.kueue.x-k8s.io/v1beta2 Configuration): the chart's
+# own default, minus the integrations we do not use, plus waitForPodsReady. The chart reads
+# it as one YAML string (managerConfig.controllerManagerConfigYaml) and adds its internal
+# certificate settings.
+KUEUE_INTEGRATIONS = ("trainer.kubeflow.org/trainjob",)
+# An admitted job whose pods are not all running within this time is evicted (its pods
+# removed, quota released) and requeued: a job never holds half its nodes indefinitely.
+KUEUE_PODS_READY_TIMEOUT = "30m"
+
+
+def kueue_manager_config() -> dict[str, Any]:
+    return {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        "metrics": {"bindAddress": ":8443"},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "controller": {
+            "groupKindConcurrency": {
+                "Workload.kueue.x-k8s.io": 10,
+                "LocalQueue.kueue.x-k8s.io": 5,
+                "ClusterQueue.kueue.x-k8s.io": 5,
+                "ResourceFlavor.kueue.x-k8s.io": 1,
+            }
+        },
+        "clientConnection": {"qps": 300, "burst": 500},
+        # Only TrainJobs: the chart's default also intercepts batch Jobs, Pods, Deployments and
+        # StatefulSets (webhooks on every namespace but kube-system and kueue-system).
+        "integrations": {"frameworks": list(KUEUE_INTEGRATIONS)},
+        # All-or-nothing in time as well as quota: node launches (Karpenter) and image pulls
+        # take minutes, so half an hour before an admitted job that cannot start is requeued,
+        # with exponential backoff (60 s, 120 s, ... up to an hour) and no limit on retries.
+        "waitForPodsReady": {
+            "timeout": KUEUE_PODS_READY_TIMEOUT,
+            "blockAdmission": False,
+            "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60, "backoffMaxSeconds": 3600},
+        },
+    }
+
+
+def kueue_values() -> dict[str, Any]:
+    """Kueue's controller on the system nodes, two replicas (leader election; both serve the
+    webhooks) under a disruption budget, the released image pinned, TrainJobs only."""
+    return {
+        "controllerManager": {
+            "replicas": 2,
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+            "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+            "manager": {
+                # The chart's git values name a moving staging image; the published package
+                # rewrites them at release time. Naming the release image keeps the deploy
+                # independent of that step.
+                "image": {
+                    "repository": versions.KUEUE_IMAGE_REPOSITORY,
+                    "tag": versions.KUEUE_IMAGE.rpartition(":")[2],
+                    "pullPolicy": "IfNotPresent",
+                },
+            },
+        },
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(kueue_manager_config(), sort_keys=False)},
+    }

@@ -54,6 +54,7 @@ def node_pool(plan: PoolPlan) -> Manifest:
                 },
             },
             "limits": dict(plan.limits),
+            **({"replicas": plan.static_nodes} if plan.static_nodes else {}),
             "disruption": {
                 "consolidationPolicy": plan.consolidation_policy,
                 "consolidateAfter": plan.consolidate_after,

@@ -4,12 +4,19 @@ Karpenter NodeOverlay that makes EFA hugepages visible to scheduling."""
 from __future__ import annotations
 
 from neuron_platform import facts
-from neuron_platform.capacity import EFA_RESOURCE, NEURON_RESOURCE, POOL_LABEL, PoolPlan
+from neuron_platform.admission import (
+    QUEUE_NAME_LABEL,
+    TOPOLOGY_ANNOTATIONS,
+    TOPOLOGY_CHOICES,
+    TOPOLOGY_LEVEL,
+    TOPOLOGY_NAME,
+    queue_name,
+)
+from neuron_platform.capacity import EFA_RESOURCE, HUGEPAGES_RESOURCE, NEURON_RESOURCE, POOL_LABEL, PoolPlan
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
 from neuron_platform.k8s.storage import SHARED_MOUNT_PATH
 
-HUGEPAGES_RESOURCE = "hugepages-2Mi"
 # libfabric's EFA provider registers its buffers in 2 MiB hugepages; EFA pods
 # conventionally ask for 5120Mi (aws-samples awsome-distributed-training EFA jobs). EFA
 # node classes reserve them at boot (see karpenter.EFA_HUGEPAGES_USER_DATA).
@@ -73,6 +80,21 @@ def node_resources(instance_type: str) -> dict[str, str]:
     }
 
 
+# Runtime labels that tell users (kubectl get clustertrainingruntimes -L ...) and train-job
+# which queue admits jobs on the runtime and whether it places them by network topology.
+QUEUE_LABEL = "neuron-platform/queue"
+TOPOLOGY_LABEL = "neuron-platform/network-topology"
+# The owner of the runtime patch train-job writes (the Trainer requires a domain-prefixed name).
+TRAIN_JOB_PATCH_MANAGER = "neuron-platform.io/train-job"
+
+
+def runtime_labels(plan: PoolPlan) -> dict[str, str]:
+    labels = {"trainer.kubeflow.org/framework": "torch", POOL_LABEL: plan.name, QUEUE_LABEL: queue_name(plan.name)}
+    if plan.network_topology:
+        labels[TOPOLOGY_LABEL] = TOPOLOGY_NAME
+    return labels
+
+
 def neuron_training_runtime(
     plan: PoolPlan, *, image: str, compile_cache_url: str | None = None, shared_claim: str | None = None
 ) -> Manifest:
@@ -85,7 +107,7 @@ def neuron_training_runtime(
     ``numProcPerNode`` (NeuronCores per node); the Trainer's torch plugin injects the
     torchrun rendezvous (PET_*) variables.
     """
-    instance_type = plan.instance_types[0]
+    instance_type = plan.node_type.name
     env = [{"name": k, "value": v} for k, v in EFA_ENV.items()]
     if compile_cache_url:
         env.append({"name": "NEURON_COMPILE_CACHE_URL", "value": compile_cache_url})
@@ -117,7 +139,7 @@ def neuron_training_runtime(
         "kind": "ClusterTrainingRuntime",
         "metadata": {
             "name": runtime_name(plan.name),
-            "labels": {"trainer.kubeflow.org/framework": "torch", POOL_LABEL: plan.name},
+            "labels": runtime_labels(plan),
         },
         "spec": {
             "mlPolicy": {"numNodes": 2, "torch": {}},
@@ -144,6 +166,26 @@ def neuron_cores_per_node(instance_type: str) -> int:
     return t.neuron_cores // 2 if t.family is facts.Family.TRN2 else t.neuron_cores
 
 
+def topology_patch(request: str) -> dict[str, object]:
+    """A TrainJob runtime patch asking Kueue to place the ``node`` pods within one network
+    block (``required``) or as close as it can (``preferred``).
+
+    Runtimes carry no topology request themselves: Kueue rejects a pod set with more than one
+    topology annotation, and a TrainJob's runtime patches can add annotations, never remove
+    them, so a request fixed in the runtime could not be changed per job.
+    """
+    annotation = TOPOLOGY_ANNOTATIONS[request]
+    pod_template = {"metadata": {"annotations": {annotation: TOPOLOGY_LEVEL}}}
+    return {
+        "manager": TRAIN_JOB_PATCH_MANAGER,
+        "trainingRuntimeSpec": {
+            "template": {
+                "spec": {"replicatedJobs": [{"name": "node", "template": {"spec": {"template": pod_template}}}]}
+            }
+        },
+    }
+
+
 def train_job(
     *,
     name: str,
@@ -154,8 +196,15 @@ def train_job(
     num_nodes: int = 2,
     namespace: str = "default",
     env: dict[str, str] | None = None,
+    topology: str = "none",
 ) -> Manifest:
-    """A TrainJob on the pool's Neuron runtime."""
+    """A TrainJob on the pool's Neuron runtime, submitted to the pool's Kueue queue.
+
+    ``topology``: ``required`` or ``preferred`` to place the nodes within one network block
+    (pools placed by network topology only), ``none`` to leave placement to the queue.
+    """
+    if topology not in TOPOLOGY_CHOICES:
+        raise ValueError(f"topology: got {topology!r}; allowed: {', '.join(TOPOLOGY_CHOICES)}")
     trainer: dict[str, object] = {
         "image": image,
         "command": command,
@@ -164,9 +213,12 @@ def train_job(
     }
     if env:
         trainer["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    spec: dict[str, object] = {"runtimeRef": {"name": runtime_name(pool)}, "trainer": trainer}
+    if topology != "none":
+        spec["runtimePatches"] = [topology_patch(topology)]
     return {
         "apiVersion": TRAINER_API,
         "kind": "TrainJob",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"runtimeRef": {"name": runtime_name(pool)}, "trainer": trainer},
+        "metadata": {"name": name, "namespace": namespace, "labels": {QUEUE_NAME_LABEL: queue_name(pool)}},
+        "spec": spec,
     }
