@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
-"""CDK entry point: ``npx cdk synth -c config=PATH`` (default config/default.yaml)."""
+"""CDK entry point: ``npx cdk synth -c config=PATH`` (default config/default.yaml).
+
+The CDK CLI runs it (the ``app`` command of cdk.json) and passes the context, ``config``
+included, in the environment; run directly, it takes no arguments.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import aws_cdk as cdk
+from neuron_platform.node_runtime import quiet_node_banner
 
-from neuron_platform import versions
-from neuron_platform.config import ConfigError, load_config
-from stacks import build_platform
+# Before aws_cdk: importing it starts the jsii runtime under Node.js, which prints an
+# end-of-life banner on Node 20 unless told not to.
+quiet_node_banner()
+
+import aws_cdk as cdk  # noqa: E402
+
+from neuron_platform import versions  # noqa: E402
+from neuron_platform.config import ConfigError, load_config  # noqa: E402
+from stacks import build_platform  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "default.yaml"
 
@@ -36,4 +46,12 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        # `python app.py -c config=...` would otherwise synthesize the default config, silently.
+        print(
+            f"usage error: app.py takes no arguments (got: {' '.join(sys.argv[1:])}); "
+            "run make synth CONFIG=PATH or npx cdk synth -c config=PATH",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     sys.exit(main())

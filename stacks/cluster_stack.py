@@ -84,7 +84,7 @@ class ClusterStack(Stack):
             Validations.of(self.cluster).acknowledge(
                 Acknowledgment(
                     id="Annotation::@aws-cdk/aws-eks:clusterMustManuallyTagSubnet",
-                    reason="Subnets of an imported VPC are tagged by their owner; README 'Existing VPCs' lists the tags.",
+                    reason="Subnets of an imported VPC are tagged by their owner; docs/deploying.md 'Existing VPCs' lists the tags.",
                 )
             )
         eks_cluster.node.add_dependency(self.control_plane_logs)
@@ -93,8 +93,7 @@ class ClusterStack(Stack):
         self.karpenter = Karpenter(
             self,
             "Karpenter",
-            cluster=eks_cluster,
-            cluster_name=name,
+            cluster=self.cluster,
             node_overlay=training,
             static_capacity=any(p.static_nodes for p in config.pools),
         )
@@ -102,26 +101,23 @@ class ClusterStack(Stack):
         self.teardown = KarpenterTeardown(
             self,
             "KarpenterTeardown",
-            cluster_name=name,
+            cluster=self.cluster,
             log_key=self.log_key,
             log_retention=log_retention,
             removal_policy=removal,
         )
         # Delete order: pools -> controller -> teardown -> node role, cluster, network.
-        # (the L1 cluster resource, not the construct: its children include the charts)
-        self.teardown.resource.node.add_dependency(
-            eks_cluster.node.find_child("Resource"), self.karpenter.node_role, self.karpenter.node_access_entry
-        )
+        # (KarpenterTeardown itself depends on the cluster's L1 resource.)
+        self.teardown.resource.node.add_dependency(self.karpenter.node_role, self.karpenter.node_access_entry)
         self.karpenter.controller_chart.node.add_dependency(self.teardown.resource)
 
         self.device_plugins = NeuronDevicePlugins(
-            self, "DevicePlugins", cluster=eks_cluster, efa=config.uses_efa, depends_on=[self.cluster.system_nodegroup]
+            self, "DevicePlugins", cluster=self.cluster, efa=config.uses_efa, depends_on=[self.cluster.system_nodegroup]
         )
         self.load_balancer_controller = LoadBalancerController(
             self,
             "LoadBalancerController",
-            cluster=eks_cluster,
-            cluster_name=name,
+            cluster=self.cluster,
             vpc_id=net.vpc.vpc_id,
             depends_on=[self.cluster.system_nodegroup],
         )
@@ -159,8 +155,7 @@ class ClusterStack(Stack):
                 self.keda = Keda(
                     self,
                     "Keda",
-                    cluster=eks_cluster,
-                    cluster_name=name,
+                    cluster=self.cluster,
                     workspace_arn=self.metrics.workspace_arn,
                     depends_on=[self.cluster.system_nodegroup],
                 )
@@ -174,7 +169,7 @@ class ClusterStack(Stack):
             self.pools[pool.name] = NeuronNodePool(
                 self,
                 f"Pool-{pool.name}",
-                cluster=eks_cluster,
+                cluster=self.cluster,
                 plan=plans[pool.name],
                 node_role=self.karpenter.node_role,
                 subnets=[net.node_subnet_in(pool.zone)] if pool.zone else net.node_subnets,
@@ -212,7 +207,7 @@ class ClusterStack(Stack):
             self.training_volume = LustreVolume(
                 self,
                 "TrainingVolume",
-                cluster=eks_cluster,
+                cluster=self.cluster,
                 file_system_id=fs.file_system_id,
                 dns_name=fs.dns_name,
                 mount_name=fs.mount_name,
@@ -225,7 +220,7 @@ class ClusterStack(Stack):
             self.training = TrainingPlatform(
                 self,
                 "Training",
-                cluster=eks_cluster,
+                cluster=self.cluster,
                 pools=[plans[p.name] for p in config.efa_training_pools],
                 namespace=config.training.namespace,
                 compile_cache_url=config.training.compile_cache_url,
@@ -235,7 +230,7 @@ class ClusterStack(Stack):
             self.gang_admission = GangAdmission(
                 self,
                 "GangAdmission",
-                cluster=eks_cluster,
+                cluster=self.cluster,
                 pools=[plans[p.name] for p in config.efa_training_pools],
                 namespace=config.training.namespace,
                 depends_on=[self.cluster.system_nodegroup, *namespace_dependencies],

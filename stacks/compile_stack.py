@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_eks_v2 as eks
 
 from constructs import Construct
 from neuron_platform.compile.artifact_store import ArtifactStore
@@ -26,8 +24,6 @@ from stacks.network_stack import NetworkStack
 
 if TYPE_CHECKING:
     from stacks.cluster_stack import ClusterStack
-
-LAMBDA_CODE = Path(__file__).resolve().parents[1] / "runtime_assets" / "compile" / "lambdas"
 
 
 def artifacts_bucket_export(project: str) -> str:
@@ -90,13 +86,11 @@ class CompileStack(Stack):
             self.cluster_compile = ClusterCompile(
                 self,
                 "OnCluster",
-                # eks.Cluster implements ICluster at run time; jsii's Python typing does not say so.
-                cluster=cast(eks.ICluster, cluster.cluster.cluster),
+                cluster=cluster.cluster,
                 vpc=network.network.vpc,
                 subnets=network.network.private_subnets,
                 store=self.store,
                 templates=templates,
-                lambda_code=LAMBDA_CODE,
                 log_key=log_key,
                 log_retention=retention_from_days(config.cluster.log_retention_days),
                 model_buckets=settings.model_buckets,
@@ -111,7 +105,6 @@ class CompileStack(Stack):
             subnets=network.network.private_subnets,
             store=self.store,
             instance_types=settings.instance_types,
-            lambda_code=LAMBDA_CODE,
             log_key=log_key,
             log_retention=retention_from_days(config.cluster.log_retention_days),
             max_vcpus=settings.max_vcpus,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import CfnOutput, Fn, Stack
@@ -18,9 +17,6 @@ from neuron_platform.serving.sagemaker_endpoint import SageMakerEndpoint
 from stacks.cluster_stack import ClusterStack
 from stacks.compile_stack import CompileStack, artifacts_bucket_export, artifacts_key_export
 from stacks.network_stack import NetworkStack
-
-# Runs in every EKS serving container before vLLM (see runtime_assets/serve/check_artifacts.py).
-CHECK_SCRIPT = Path(__file__).resolve().parents[1] / "runtime_assets" / "serve" / "check_artifacts.py"
 
 
 def serving_stack_name(project: str) -> str:
@@ -71,7 +67,6 @@ class ServingStack(Stack):
                     namespace=namespace,
                     bucket=bucket,
                     key=key,
-                    check_script=CHECK_SCRIPT.read_text(),
                     metrics_query_url=cluster.metrics.query_url if cluster.metrics else None,
                     depends_on=[
                         namespace_manifest,

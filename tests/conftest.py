@@ -9,22 +9,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
-import pytest
-from aws_cdk.assertions import Template
+from neuron_platform.node_runtime import quiet_node_banner
 
-from neuron_platform.config import PlatformConfig, load_config
-from stacks import build_platform
-from stacks.platform import Platform
+# Before aws_cdk: importing it starts the jsii runtime under Node.js, which prints an
+# end-of-life banner on Node 20 unless told not to (also under plain `pytest`, outside make).
+quiet_node_banner()
+
+import aws_cdk as cdk  # noqa: E402
+import pytest  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from neuron_platform.config import PlatformConfig, load_config  # noqa: E402
+from stacks import build_platform  # noqa: E402
+from stacks.platform import Platform  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "config" / "default.yaml"
 EXAMPLE_CONFIGS = sorted((REPO / "config" / "examples").glob("*.yaml"))
 ALL_CONFIGS = [DEFAULT_CONFIG, *EXAMPLE_CONFIGS]
 SCHEMAS = REPO.parent / "shared" / "schemas"
-
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
 def config_id(path: Path) -> str:

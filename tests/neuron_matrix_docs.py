@@ -1,4 +1,4 @@
-"""The Neuron matrix block of the README, as `make neuron-matrix` writes it."""
+"""The Neuron matrix block of docs/neuron-stack.md, as `make neuron-matrix` writes it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from neuron_platform.config import load_config
 from neuron_platform.neuron_matrix import with_matrix
 from tests.conftest import ALL_CONFIGS, REPO, config_id
 
-DOC = REPO / "README.md"
+DOC = REPO / "docs" / "neuron-stack.md"
 
 
 def current() -> str:

@@ -24,6 +24,10 @@ from typing import Any
 
 
 class EndpointError(Exception):
+    """One line and the exit code: 1 the endpoint answered with an error (or not a chat
+    completion), 2 a bad argument, 3 the endpoint could not be reached (the platform CLI's
+    exit-code table)."""
+
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -55,7 +59,7 @@ def parse_answer(payload: bytes, seconds: float) -> Answer:
         data = json.loads(payload)
         text = data["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as err:
-        raise EndpointError(2, f"not an OpenAI chat completion ({err!r}): {payload[:200]!r}") from None
+        raise EndpointError(1, f"not an OpenAI chat completion ({err!r}): {payload[:200]!r}") from None
     usage = data.get("usage") or {}
     return Answer(str(text), usage.get("prompt_tokens"), usage.get("completion_tokens"), seconds)
 
@@ -80,7 +84,7 @@ def chat_http(url: str, model: str, prompt: str, *, max_tokens: int = 128, timeo
         raise EndpointError(1, f"{url} answered HTTP {err.code}: {detail or err.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise EndpointError(2, f"cannot reach {url}: {reason}") from None
+        raise EndpointError(3, f"cannot reach {url}: {reason}") from None
     return parse_answer(payload, time.monotonic() - started)
 
 
@@ -96,7 +100,7 @@ def chat_sagemaker(runtime: Any, endpoint: str, model: str, prompt: str, *, max_
         )
     except Exception as err:  # botocore ClientError (ModelError, ValidationError), connection errors
         code = getattr(err, "response", {}).get("Error", {}).get("Code")
-        raise EndpointError(1 if code else 2, f"SageMaker endpoint {endpoint}: {err}") from None
+        raise EndpointError(1 if code else 3, f"SageMaker endpoint {endpoint}: {err}") from None
     return parse_answer(response["Body"].read(), time.monotonic() - started)
 
 

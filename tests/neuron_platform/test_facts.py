@@ -101,3 +101,16 @@ def test_tensor_parallel_degrees_never_exceed_the_largest_instance() -> None:
             if t.compile_target is target
         )
         assert max(degrees) <= largest, target
+
+
+def test_every_instance_type_we_know_is_one_ec2_knows() -> None:
+    """The facts tables name real EC2 types (botocore's EC2 model), as config validation requires."""
+    from neuron_platform.ec2_instance_types import ec2_instance_types, unknown_instance_type
+
+    known = ec2_instance_types()
+    assert set(facts.INSTANCE_TYPES) <= known
+    assert set(facts.COMPILE_MACHINES) <= known
+    assert unknown_instance_type("m7i.xlarge") is None
+    assert unknown_instance_type("m7i.xlage") == (
+        "got 'm7i.xlage', which is not an EC2 instance type (did you mean m7i.xlarge or m7i.8xlarge?)"
+    )

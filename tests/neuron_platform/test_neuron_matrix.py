@@ -1,4 +1,4 @@
-"""The Neuron matrix: printed by `versions`, committed in the README."""
+"""The Neuron matrix: printed by `versions`, committed in docs/neuron-stack.md."""
 
 from __future__ import annotations
 

@@ -136,25 +136,25 @@ def test_cli_rejects_an_unknown_topology(capsys: pytest.CaptureFixture[str]) -> 
     assert "invalid choice: 'rack'" in capsys.readouterr().err
 
 
-README = (REPO / "README.md").read_text()
+TRAINING_DOC = (REPO / "docs" / "training.md").read_text()
 
 
-def test_readme_queue_table_is_current(config: PlatformConfig) -> None:
-    block = README.split("<!-- kueue-queues:start -->\n")[1].split("<!-- kueue-queues:end -->")[0]
+def test_documented_queue_table_is_current(config: PlatformConfig) -> None:
+    block = TRAINING_DOC.split("<!-- kueue-queues:start -->\n")[1].split("<!-- kueue-queues:end -->")[0]
     expected = queue_table(training_queues([plan_pool(p) for p in config.pools]))
     assert block.strip().splitlines() == expected, (
         "regenerate with: python -m neuron_platform queues --config config/examples/training-multinode.yaml"
     )
 
 
-def test_readme_refusal_example_is_what_train_job_prints(
+def test_documented_refusal_example_is_what_train_job_prints(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO)
     args = ["--config", "config/examples/training-multinode.yaml", "--name", "my-run", "--pool", "trn1-efa"]
     assert main(["train-job", *args, "--nodes", "5", "--", "torchrun", "train.py"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert f"```text\n{line}\n```" in README
+    assert f"```text\n{line}\n```" in TRAINING_DOC
 
 
 def test_queues_prints_the_table_or_one_line(
@@ -166,3 +166,18 @@ def test_queues_prints_the_table_or_one_line(
     assert main(["queues", "--config", "config/default.yaml"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line == "queues: config/default.yaml: no training queues (training.enabled with an EFA training pool)"
+
+
+def test_the_name_rule_is_the_trainjob_crds() -> None:
+    from neuron_platform.train_jobs import TRAINJOB_NAME
+
+    crd = yaml.safe_load(
+        (REPO / "tests" / "schemas" / "kubeflow-trainer" / "trainer.kubeflow.org_trainjobs.yaml").read_text()
+    )
+    rules = [
+        r["rule"]
+        for v in crd["spec"]["versions"]
+        for r in v["schema"]["openAPIV3Schema"].get("x-kubernetes-validations", [])
+    ]
+    assert f"self.metadata.name.matches('^{TRAINJOB_NAME.pattern}$')" in rules
+    assert "size(self.metadata.name) <= 63" in rules

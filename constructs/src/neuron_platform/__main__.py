@@ -12,10 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
 from pydantic import ValidationError
 
 from neuron_platform import versions
 from neuron_platform.admission import TOPOLOGY_CHOICES, queue_table, training_queues
+from neuron_platform.assets import runtime_asset
 from neuron_platform.capacity import plan_pool
 from neuron_platform.compile.client import (
     CompileCliError,
@@ -31,8 +41,9 @@ from neuron_platform.compile.client import (
     table_lines,
 )
 from neuron_platform.compile.spec import image_tag, load_spec
-from neuron_platform.config import ConfigError, PlatformConfig, load_config
+from neuron_platform.config import ConfigError, EndpointPoolError, PlatformConfig, load_config
 from neuron_platform.diagram import diagram
+from neuron_platform.exit_codes import ExitCode
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 from neuron_platform.neuron_matrix import matrix_lines, rule_lines
 from neuron_platform.neuron_stack import NeuronStackError, Role, compile_toolchain
@@ -58,18 +69,14 @@ def _config_show(args: argparse.Namespace) -> int:
 
 def _config_check_offerings(args: argparse.Namespace) -> int:
     config = load_config(args.path)
-    try:
-        import boto3  # only this command talks to AWS
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:
-        print("check-offerings needs boto3: pip install boto3", file=sys.stderr)
-        return 3
-    ec2 = boto3.Session(profile_name=args.profile).client("ec2", region_name=config.project.region)
+    ec2 = _aws_session(args, config.project.region).client("ec2")
     try:
         report = check_offerings(config, ec2)
     except (BotoCoreError, ClientError) as err:
+        if _credentials_problem(err) is not None:
+            raise
         print(f"offering error: {args.path}: cannot ask EC2 in {config.project.region}: {err}", file=sys.stderr)
-        return 3
+        return ExitCode.UNAVAILABLE
     lines = summarize(report, args.path)
     for line in lines["stdout"]:
         print(line)
@@ -78,12 +85,50 @@ def _config_check_offerings(args: argparse.Namespace) -> int:
     return 2 if report.problems else 0
 
 
-def _aws_clients(args: argparse.Namespace, region: str) -> Any:
+def _aws_session(args: argparse.Namespace, region: str) -> Any:
+    """A boto3 session for ``--profile`` (or the usual credential chain) in ``region``.
+
+    An unknown profile (``--profile`` or ``AWS_PROFILE``) raises ProfileNotFound here; main()
+    turns credential problems into one line.
+    """
     try:
         import boto3  # only the commands that talk to AWS need it
     except ImportError:
-        raise CompileCliError("this command needs boto3: pip install boto3") from None
+        raise CompileCliError("this command needs boto3: pip install boto3", ExitCode.INPUT) from None
     return boto3.Session(profile_name=args.profile, region_name=region)
+
+
+# ClientError codes that mean "your credentials", not "AWS is unavailable".
+_CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "SignatureDoesNotMatch",
+        "RequestExpired",
+    }
+)
+
+
+def _credentials_problem(err: BaseException) -> str | None:
+    """One line for an AWS credentials problem the user can fix, else None."""
+    if isinstance(err, ProfileNotFound):
+        profile = err.kwargs.get("profile", "")
+        return (
+            f"AWS profile {profile!r} not found (from --profile or AWS_PROFILE); list yours with "
+            "'aws configure list-profiles'"
+        )
+    if isinstance(err, NoCredentialsError | PartialCredentialsError):
+        return "no AWS credentials: pass --profile NAME, set AWS_PROFILE, or run 'aws configure' / 'aws sso login'"
+    if isinstance(err, SSOError | TokenRetrievalError):
+        return f"AWS SSO session not usable ({err}); run 'aws sso login'"
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in _CREDENTIAL_ERROR_CODES:
+            return f"AWS rejected the credentials ({code}): refresh them ('aws sso login') or pass another --profile"
+    return None
 
 
 def _configured_endpoint(config: PlatformConfig, name: str, *, command: str, source: str) -> ServingSpec | None:
@@ -95,13 +140,48 @@ def _configured_endpoint(config: PlatformConfig, name: str, *, command: str, sou
     return spec
 
 
-def _compile(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    if not config.compile.enabled:
+def _compile_status(args: argparse.Namespace) -> int:
+    """Where a run is, or how it ended: the ARN names the region, so no config is needed."""
+    parts = args.execution.split(":")
+    if len(parts) < 8 or parts[:3] != ["arn", parts[1], "states"] or parts[5] != "execution":
         print(
-            f"compile: {args.config}: compile.enabled is false; enable it and deploy the compile stack", file=sys.stderr
+            f"compile status: execution: got {args.execution!r}; allowed: the execution ARN 'compile submit' printed "
+            "(arn:aws:states:<region>:<account>:execution:...)",
+            file=sys.stderr,
         )
-        return 2
+        return ExitCode.INPUT
+    sfn = _aws_session(args, parts[3]).client("stepfunctions")
+    try:
+        execution = sfn.describe_execution(executionArn=args.execution)
+    except ClientError as err:
+        if _credentials_problem(err) is not None:
+            raise
+        print(f"compile status: {err}", file=sys.stderr)
+        return ExitCode.UNAVAILABLE
+    step = current_step(sfn, args.execution)
+    if execution["status"] == "RUNNING":
+        print(f"RUNNING: {step or 'starting'} (since {execution['startDate']})")
+        return ExitCode.OK
+    code, lines = describe_outcome(execution)
+    for line in lines:
+        print(line, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+def _compile(args: argparse.Namespace) -> int:
+    if args.action == "status":
+        return _compile_status(args)
+    source = args.config or DEFAULT_CONFIG
+    config = load_config(source)
+    if not config.compile.enabled:
+        hint = (
+            "pass --config with the config you deployed"
+            if args.config is None
+            else "enable it and deploy the compile stack"
+        )
+        given = "the default " if args.config is None else ""
+        print(f"compile {args.action}: --config: {given}{source} has compile.enabled false; {hint}", file=sys.stderr)
+        return ExitCode.INPUT
     endpoint = None
     spec = None
     if args.action == "submit":
@@ -109,13 +189,13 @@ def _compile(args: argparse.Namespace) -> int:
             print("compile submit: give a spec file or --endpoint NAME (one of them)", file=sys.stderr)
             return 2
         if args.endpoint:
-            endpoint = _configured_endpoint(config, args.endpoint, command="compile submit", source=args.config)
+            endpoint = _configured_endpoint(config, args.endpoint, command="compile submit", source=source)
             if endpoint is None:
                 return 2
         else:
             spec = load_spec(args.spec, compile_machines=config.compile.instance_types)
     try:
-        session = _aws_clients(args, config.project.region)
+        session = _aws_session(args, config.project.region)
         pipeline = find_pipeline(session.client("cloudformation"), compile_stack_name(config.project.name))
         if args.action == "submit":
             if endpoint is not None:
@@ -149,14 +229,6 @@ def _compile(args: argparse.Namespace) -> int:
             if args.no_wait:
                 return 0
             code, lines = describe_outcome(follow(sfn, arn, poll_seconds=args.poll_seconds))
-        elif args.action == "status":
-            sfn = session.client("stepfunctions")
-            execution = sfn.describe_execution(executionArn=args.execution)
-            step = current_step(sfn, args.execution)
-            if execution["status"] == "RUNNING":
-                print(f"RUNNING: {step or 'starting'} (since {execution['startDate']})")
-                return 0
-            code, lines = describe_outcome(execution)
         elif args.action == "list":
             items = list(registry_items(session.client("dynamodb"), pipeline.registry_table))
             lines, code = table_lines(items), 0
@@ -167,8 +239,8 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"compile: {args.spec or args.endpoint}: {err.field}: {err}", file=sys.stderr)
         return 2
     except CompileCliError as err:
-        print(f"compile: {err}", file=sys.stderr)
-        return 3
+        print(f"compile {args.action}: {err}", file=sys.stderr)
+        return err.code
     for line in lines:
         print(line, file=sys.stdout if code == 0 else sys.stderr)
     return code
@@ -193,23 +265,25 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         result = config.plan_endpoint(spec) if config else plan(spec, project=args.project)
     except PlanError as err:
-        print(f"plan: {args.spec or args.endpoint}: {err}", file=sys.stderr)
-        return 2
+        field = f"{err.field}: " if isinstance(err, EndpointPoolError) else ""
+        print(f"plan: {args.spec or args.endpoint}: {field}{err}", file=sys.stderr)
+        return ExitCode.INPUT
     print("\n".join(plan_table(result)))
     return 0
 
 
-# The smoke client lives with the runtime code (runtime_assets/serve), beside this package's
-# source in the repository (like the Karpenter teardown handler).
-SMOKE_CLIENT = Path(__file__).resolve().parents[3] / "runtime_assets" / "serve" / "smoke_client.py"
-
-
 def _load_smoke_client() -> Any:
+    """The smoke client lives with the runtime code (runtime_assets/serve); the package ships a
+    copy (neuron_platform.assets), so the command works from an installed package too."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("neuron_smoke_client", SMOKE_CLIENT)
-    if spec is None or spec.loader is None or not SMOKE_CLIENT.is_file():
-        raise CompileCliError(f"{SMOKE_CLIENT} not found; run from a checkout of the repository")
+    try:
+        path = runtime_asset("serve/smoke_client.py")
+    except FileNotFoundError as err:
+        raise CompileCliError(str(err), ExitCode.INPUT) from None
+    spec = importlib.util.spec_from_file_location("neuron_smoke_client", path)
+    if spec is None or spec.loader is None:
+        raise CompileCliError(f"{path}: cannot load the smoke client", ExitCode.INPUT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -225,7 +299,7 @@ def _ingress_url(name: str, namespace: str, https: bool) -> str:
         f"pass --url, e.g. after 'kubectl port-forward -n {namespace} svc/{name} 8000:80': --url http://localhost:8000"
     )
     if kubectl is None:
-        raise CompileCliError(f"kubectl not found to look up the load balancer; {hint}")
+        raise CompileCliError(f"kubectl not found to look up the load balancer; {hint}", ExitCode.INPUT)
     jsonpath = "{.status.loadBalancer.ingress[0].hostname}"
     result = subprocess.run(
         [kubectl, "get", "ingress", name, "-n", namespace, "-o", f"jsonpath={jsonpath}"],
@@ -234,7 +308,11 @@ def _ingress_url(name: str, namespace: str, https: bool) -> str:
         check=False,
     )
     host = result.stdout.strip()
-    if result.returncode != 0 or not host:
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        said = lines[-1] if lines else f"exit code {result.returncode}"
+        raise CompileCliError(f"kubectl could not read ingress {namespace}/{name}: {said}; {hint}")
+    if not host:
         raise CompileCliError(f"no load balancer address for ingress {namespace}/{name} yet; {hint}")
     return f"{'https' if https else 'http'}://{host}"
 
@@ -243,11 +321,11 @@ def _endpoint(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     spec = _configured_endpoint(config, args.name, command="endpoint", source=args.config)
     if spec is None:
-        return 2
+        return ExitCode.INPUT
     try:
         client = _load_smoke_client()
         if spec.backend == "sagemaker":
-            runtime = _aws_clients(args, config.project.region).client("sagemaker-runtime")
+            runtime = _aws_session(args, config.project.region).client("sagemaker-runtime")
             endpoint_name = f"{config.project.name}-{spec.name}"
             answer = client.chat_sagemaker(runtime, endpoint_name, spec.name, args.prompt, max_tokens=args.max_tokens)
         else:
@@ -255,7 +333,7 @@ def _endpoint(args: argparse.Namespace) -> int:
             answer = client.chat_http(url, spec.name, args.prompt, max_tokens=args.max_tokens)
     except CompileCliError as err:
         print(f"endpoint: {err}", file=sys.stderr)
-        return 2
+        return err.code
     except client.EndpointError as err:
         print(f"endpoint: {err}", file=sys.stderr)
         return int(err.code)
@@ -284,23 +362,39 @@ def _configured_pool(config: PlatformConfig, name: str, *, command: str, source:
 def _first_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not _configured_pool(config, args.pool, command="first-run", source=args.config):
-        return 2
+        return ExitCode.INPUT
+    pool = config.pool(args.pool)
+    assert pool is not None
     stack = config.pool_stack(args.pool)
     role: Role = "serving" if args.check == "inf2" else "training"
+    where = f"first-run {args.check}: {args.config}"
     if stack.workload(role) is None:
-        print(
-            f"first-run {args.check}: --pool: {args.pool} is a {stack.purpose} pool; it runs no {role} image",
-            file=sys.stderr,
-        )
-        return 2
+        print(f"{where}: --pool: {args.pool} is a {stack.purpose} pool; it runs no {role} image", file=sys.stderr)
+        return ExitCode.INPUT
     image = stack.image(role)
-    objects = (
-        [inf2_smoke_pod(args.pool, image)]
-        if args.check == "inf2"
-        else efa_pair_pods(args.pool, image, args.instance_type)
-    )
+    if args.check == "inf2":
+        if args.instance_type is not None:
+            print(f"{where}: --instance-type: applies to efa-pair only", file=sys.stderr)
+            return ExitCode.INPUT
+        objects = [inf2_smoke_pod(args.pool, image)]
+    else:
+        if not pool.efa:
+            efa_pools = ", ".join(p.name for p in config.efa_training_pools) or "none configured"
+            print(
+                f"{where}: --pool: {args.pool} has no EFA; allowed: an EFA training pool ({efa_pools})", file=sys.stderr
+            )
+            return ExitCode.INPUT
+        instance_type = args.instance_type or pool.instance_types[0]
+        if instance_type not in pool.instance_types:
+            print(
+                f"{where}: --instance-type: got {instance_type!r}; pool {args.pool} runs "
+                f"{', '.join(pool.instance_types)}",
+                file=sys.stderr,
+            )
+            return ExitCode.INPUT
+        objects = efa_pair_pods(args.pool, image, instance_type)
     print(yaml.safe_dump_all(objects, sort_keys=False), end="")
-    return 0
+    return ExitCode.OK
 
 
 def _versions(args: argparse.Namespace) -> int:
@@ -390,104 +484,159 @@ def _train_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m neuron_platform", description=__doc__)
-    groups = parser.add_subparsers(dest="group", required=True)
-    config = groups.add_parser("config", help="check a platform configuration file")
-    actions = config.add_subparsers(dest="action", required=True)
-    validate = actions.add_parser("validate", help="validate a config file; exit 2 with one line per problem")
-    validate.add_argument("path")
-    validate.set_defaults(func=_config_validate)
-    show = actions.add_parser("show", help="print the config with every default filled in (JSON)")
-    show.add_argument("path")
-    show.set_defaults(func=_config_show)
-    offerings = actions.add_parser(
-        "check-offerings",
-        help="ask EC2 (your credentials) whether each pool's types are offered in its zones; exit 2 if not",
+DEFAULT_CONFIG = "config/default.yaml"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is a meaningful one (not None, False or a list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or isinstance(action.default, list):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = parent.add_parser(
+        name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".", formatter_class=_HelpFormatter
     )
-    offerings.add_argument("path")
-    offerings.add_argument("--profile", default=None, help="AWS profile (default: the usual credential chain)")
+    return parser
+
+
+def _commands(parser: argparse.ArgumentParser, dest: str) -> Any:
+    """Subcommands named COMMAND in usage and errors (not the internal attribute name)."""
+    return parser.add_subparsers(dest=dest, required=True, metavar="COMMAND", title="commands")
+
+
+def _config_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help=f"the platform config ({what})")
+
+
+def _profile_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile", default=None, help="AWS profile (default: AWS_PROFILE or the usual credential chain)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m neuron_platform",
+        description=__doc__,
+        formatter_class=_HelpFormatter,
+        epilog="Exit codes: 0 done, 1 the answer is no (a failed compile, an endpoint error), 2 your input "
+        "(config, option, name, AWS profile or credentials), 3 AWS or the cluster gave no answer.",
+    )
+    groups = _commands(parser, "command")
+    config = _parser(groups, "config", "check a platform configuration file")
+    actions = _commands(config, "action")
+    validate = _parser(actions, "validate", "validate a config file; exit 2 with one line per problem")
+    validate.add_argument("path", help="the config YAML file")
+    validate.set_defaults(func=_config_validate)
+    show = _parser(actions, "show", "print the config with every default filled in (JSON)")
+    show.add_argument("path", help="the config YAML file")
+    show.set_defaults(func=_config_show)
+    offerings = _parser(
+        actions,
+        "check-offerings",
+        "ask EC2 (your credentials) whether each pool's types are offered in its zones; exit 2 if not",
+    )
+    offerings.add_argument("path", help="the config YAML file")
+    _profile_option(offerings)
     offerings.set_defaults(func=_config_check_offerings)
 
-    first_run = groups.add_parser("first-run", help="print a first-run check manifest (kubectl apply -f -)")
-    first_run.add_argument("check", choices=["inf2", "efa-pair"], help="one inf2 device, or two whole EFA nodes")
+    first_run = _parser(groups, "first-run", "print a first-run check manifest (kubectl apply -f -)")
+    first_run.add_argument(
+        "check", choices=["inf2", "efa-pair"], help="inf2: one Neuron device; efa-pair: two whole EFA nodes"
+    )
     first_run.add_argument("--pool", required=True, help="the pool name from your config")
-    first_run.add_argument("--config", default="config/default.yaml", help="the platform config (the pool's images)")
-    first_run.add_argument("--instance-type", default="trn1.32xlarge", help="efa-pair: the pool's instance type")
+    _config_option(first_run, "the pool and its images")
+    first_run.add_argument(
+        "--instance-type", default=None, help="efa-pair: one of the pool's types (default: its first)"
+    )
     first_run.set_defaults(func=_first_run)
 
-    matrix = groups.add_parser(
-        "versions", help="print the Neuron matrix: per pool the SDK, AMI, driver and each image with its runtime"
+    matrix = _parser(
+        groups, "versions", "print the Neuron matrix: per pool the SDK, AMI, driver and each image with its runtime"
     )
-    matrix.add_argument("--config", default="config/default.yaml", help="the platform config")
+    _config_option(matrix, "its pools and endpoints")
     matrix.add_argument("--pool", default=None, help="with --get: a pool of the config")
     matrix.add_argument("--endpoint", default=None, help="with --get: an endpoint of the config")
     matrix.add_argument(
         "--get",
         default=None,
+        metavar="VALUE",
         help="print one value: sdk, ami, driver, serving-image, training-image, compile-image, nxdt-examples-ref "
         "(pools); serving-image, base-image, compile-tag, neuronx-cc, runtime, sdk, engine (endpoints)",
     )
     matrix.set_defaults(func=_versions)
 
-    compile_ = groups.add_parser("compile", help="compile a model once and look up compiled artifacts")
-    compile_actions = compile_.add_subparsers(dest="action", required=True)
+    compile_ = _parser(groups, "compile", "compile a model once and look up compiled artifacts")
+    compile_actions = _commands(compile_, "action")
     for name, help_text in (
         ("submit", "validate a spec, start the pipeline, follow it to the end (cache hits end in seconds)"),
-        ("status", "where a run is, or how it ended"),
+        ("status", "where a run is, or how it ended (the ARN names the region: no config needed)"),
         ("list", "registered artifacts, newest first"),
         ("show", "one registry entry with its spec and file hashes"),
     ):
-        action = compile_actions.add_parser(name, help=help_text)
-        action.add_argument("--config", default="config/default.yaml", help="the platform config (project, region)")
-        action.add_argument("--profile", default=None, help="AWS profile (default: the usual credential chain)")
+        action = _parser(compile_actions, name, help_text)
+        action.add_argument(
+            "--config",
+            default=None,
+            metavar="FILE",
+            help="status: not needed"
+            if name == "status"
+            else f"the config you deployed, with compile.enabled (default: {DEFAULT_CONFIG})",
+        )
+        _profile_option(action)
         action.set_defaults(func=_compile)
         if name == "submit":
-            action.add_argument("spec", nargs="?", help="compile spec YAML")
+            action.add_argument("spec", nargs="?", help="compile spec YAML (or --endpoint)")
             action.add_argument("--endpoint", default=None, help="compile what this configured endpoint serves")
             action.add_argument("--no-wait", action="store_true", help="print the execution ARN and return")
-            action.add_argument("--poll-seconds", type=float, default=15)
+            action.add_argument("--poll-seconds", type=float, default=15, help="how often to check the run")
         elif name == "status":
-            action.add_argument("execution", help="execution ARN printed by submit")
+            action.add_argument("execution", help="the execution ARN 'compile submit' printed")
         elif name == "show":
-            action.add_argument("cache_key")
+            action.add_argument("cache_key", help="a key from 'compile list'")
 
-    planner = groups.add_parser("plan", help="derive an endpoint's instance type, placement, compile spec and cost")
+    planner = _parser(groups, "plan", "derive an endpoint's instance type, placement, compile spec and cost")
     planner.add_argument("spec", nargs="?", help="serving spec YAML (or --config with --endpoint)")
-    planner.add_argument("--config", default=None, help="platform config: pool types and project name")
+    planner.add_argument(
+        "--config", default=None, metavar="FILE", help="platform config: the spec's pool, project name and images"
+    )
     planner.add_argument("--endpoint", default=None, help="plan this endpoint of --config")
     planner.add_argument("--project", default="neuron", help="project name for image names without --config")
     planner.set_defaults(func=_plan)
 
-    endpoint = groups.add_parser("endpoint", help="talk to a serving endpoint")
-    endpoint_actions = endpoint.add_subparsers(dest="action", required=True)
-    invoke = endpoint_actions.add_parser("invoke", help="send one chat completion (OpenAI API) and print the answer")
+    endpoint = _parser(groups, "endpoint", "talk to a serving endpoint")
+    endpoint_actions = _commands(endpoint, "action")
+    invoke = _parser(endpoint_actions, "invoke", "send one chat completion (OpenAI API) and print the answer")
     invoke.add_argument("name", help="endpoint name from the config")
-    invoke.add_argument("prompt")
-    invoke.add_argument("--config", default="config/default.yaml")
+    invoke.add_argument("prompt", help="the user message")
+    _config_option(invoke, "its endpoints")
     invoke.add_argument("--url", default=None, help="EKS: base URL (default: the Ingress's load balancer)")
-    invoke.add_argument("--profile", default=None)
-    invoke.add_argument("--max-tokens", type=int, default=128)
+    _profile_option(invoke)
+    invoke.add_argument("--max-tokens", type=int, default=128, help="completion length limit")
     invoke.set_defaults(func=_endpoint)
 
-    drawing = groups.add_parser("diagram", help="print the architecture of a synthesized app as Graphviz DOT")
+    drawing = _parser(groups, "diagram", "print the architecture of a synthesized app as Graphviz DOT")
     drawing.add_argument("assembly", nargs="?", default="cdk.out", help="cdk synth output directory")
     drawing.set_defaults(func=_diagram)
 
-    queues = groups.add_parser("queues", help="print the Kueue training queues and their quotas (Markdown)")
-    queues.add_argument("--config", default="config/default.yaml", help="the platform config")
+    queues = _parser(groups, "queues", "print the Kueue training queues and their quotas (Markdown)")
+    _config_option(queues, "its training pools")
     queues.set_defaults(func=_queues)
 
-    job = groups.add_parser(
-        "train-job", help="print a TrainJob for an EFA pool's Neuron runtime and Kueue queue (kubectl apply -f -)"
+    job = _parser(
+        groups, "train-job", "print a TrainJob for an EFA pool's runtime and Kueue queue (kubectl apply -f -)"
     )
-    job.add_argument("--name", required=True)
+    job.add_argument("--name", required=True, help="the TrainJob's name (lowercase letters, digits, '-')")
     job.add_argument("--pool", required=True, help="an EFA training pool from your config")
     job.add_argument(
         "--instance-type", default=None, help="checked against the pool (default: the type its runtime runs)"
     )
-    job.add_argument("--nodes", type=int, default=2, help="whole nodes, one pod each (default: 2)")
-    job.add_argument("--namespace", default=None, help="checked against training.namespace (its default)")
+    job.add_argument("--nodes", type=int, default=2, help="whole nodes, one pod each")
+    job.add_argument("--namespace", default=None, help="checked against training.namespace (default: that namespace)")
     job.add_argument(
         "--topology",
         choices=TOPOLOGY_CHOICES,
@@ -495,11 +644,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="place the nodes within one network block: required, preferred (default where the pool is "
         "placed by network topology) or none",
     )
-    job.add_argument("--config", default="config/default.yaml", help="the platform config (pool and its image)")
+    _config_option(job, "the pool and its image")
     job.add_argument("--image", default=None, help="training image with your code (default: the pool's training image)")
     job.add_argument("command", nargs=argparse.REMAINDER, help="-- torchrun <script> <args>")
     job.set_defaults(func=_train_job)
     return parser
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    return " ".join(part for part in (args.command, getattr(args, "action", None)) if isinstance(part, str))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -508,10 +661,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as err:
         print("\n".join(err.messages()), file=sys.stderr)
-        return 2
+        return ExitCode.INPUT
     except NeuronStackError as err:
         print(f"neuron stack error: {err.field}: {err}", file=sys.stderr)
-        return 2
+        return ExitCode.INPUT
+    except (BotoCoreError, ClientError) as err:
+        problem = _credentials_problem(err)
+        if problem is not None:
+            print(f"{_command_name(args)}: {problem}", file=sys.stderr)
+            return ExitCode.INPUT
+        print(f"{_command_name(args)}: AWS error: {err}", file=sys.stderr)
+        return ExitCode.UNAVAILABLE
+    except KeyboardInterrupt:
+        print(f"{_command_name(args)}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

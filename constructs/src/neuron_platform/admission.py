@@ -117,7 +117,7 @@ def training_queue(plan: PoolPlan) -> TrainingQueue:
 
 def training_queues(plans: Sequence[PoolPlan]) -> list[TrainingQueue]:
     """One queue per pool with a training runtime (EFA training pools); pools on capacity
-    reservations first, then by name (the order the README's admission table shows)."""
+    reservations first, then by name (the order docs/training.md's queue table shows)."""
     training = [p for p in plans if p.purpose == "training" and p.efa]
     queues = [training_queue(p) for p in training]
     return sorted(queues, key=lambda q: (not q.reserved, q.pool))
@@ -207,7 +207,7 @@ def trainjob_pod_sets(job: Mapping[str, Any], runtime: Mapping[str, Any]) -> lis
 
 
 def queue_table(queues: Sequence[TrainingQueue]) -> list[str]:
-    """The queues as a Markdown table (``python -m neuron_platform queues``, the README)."""
+    """The queues as a Markdown table (``python -m neuron_platform queues``, docs/training.md)."""
     lines = [
         "| Queue | Pool | Nodes | Neuron devices | EFA | vCPU | Memory | hugepages-2Mi | Placement |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",

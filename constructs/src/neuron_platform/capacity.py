@@ -96,6 +96,33 @@ class PoolPlan:
 
 
 def plan_pool(pool: PoolConfig) -> PoolPlan:
+    """Derive the :class:`PoolPlan` of one pool: what :class:`~neuron_platform.cluster.NeuronNodePool`
+    (NodePool and EC2NodeClass), :class:`~neuron_platform.cluster.TrainingPlatform` and
+    :class:`~neuron_platform.cluster.GangAdmission` build from.
+
+    - capacity types ordered reserved, on-demand, spot (Karpenter prefers the first);
+    - EFA interfaces per node: the fewest any listed type has (0 without EFA);
+    - Neuron devices per node and the NodePool ``limits``: from the largest listed type, so
+      ``max_nodes`` of it fit and no more (a static pool gets only a node limit, as
+      Karpenter's CRD requires);
+    - root volume: ``root_volume_gib`` or the family default (:data:`ROOT_VOLUME_GIB`); RAID0
+      over the instance store when every listed type has one;
+    - disruption: consolidation policy by purpose, ``consolidate_after`` (default by
+      purpose, :data:`CONSOLIDATE_AFTER`) and ``expire_after``;
+    - capacity reservation ids and tags, static node count;
+    - the pool's Neuron stack (SDK, AMI release, images; see :mod:`neuron_platform.neuron_stack`),
+      which raises :class:`~neuron_platform.neuron_stack.NeuronStackError` when none fits.
+
+    Plain Python, no CDK: a ``PoolConfig`` built directly is validated field by field; the
+    checks across fields (zones, pool names) run in :func:`neuron_platform.config.load_config`.
+
+    Example::
+
+        plan = plan_pool(
+            PoolConfig(name="trn2", purpose="training", instance_types=["trn2.48xlarge"], efa=True, zone="us-east-2b")
+        )
+        plan.limits, plan.capacity_types, plan.neuron.ami_alias
+    """
     types = [facts.instance_type(n) for n in pool.instance_types]
     largest = max(types, key=lambda t: (t.neuron_devices, t.vcpu))
     reservations = pool.capacity_reservations

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from neuron_platform import facts
+from neuron_platform.ec2_instance_types import unknown_instance_type
 from neuron_platform.neuron_stack import NeuronStackError, PoolStack, resolve_pool
 from neuron_platform.serving.planner import PlanError, ServingPlan, plan
 from neuron_platform.serving.spec import ServingSpec
@@ -98,6 +99,17 @@ def _email_address(value: str) -> str:
 
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
 EmailAddress = Annotated[str, AfterValidator(_email_address)]
+
+
+def _system_node_type(value: str) -> str:
+    """An EC2 instance type (botocore's EC2 model) that is not a Neuron type."""
+    allowed = "allowed: a general-purpose EC2 type such as m7i.xlarge (not Neuron)"
+    problem = unknown_instance_type(value)
+    if problem is not None:
+        raise ValueError(f"{problem}; {allowed}")
+    if value in facts.INSTANCE_TYPES:
+        raise ValueError(f"got {value!r}; {allowed}")
+    return value
 
 
 def _known_instance_type(value: str) -> str:
@@ -284,18 +296,12 @@ class PoolConfig(StrictModel):
 class SystemNodesConfig(StrictModel):
     """The small on-demand managed node group for cluster add-ons and controllers."""
 
-    instance_types: list[str] = Field(default_factory=lambda: ["m7i.xlarge"], min_length=1)
+    instance_types: list[Annotated[str, AfterValidator(_system_node_type)]] = Field(
+        default_factory=lambda: ["m7i.xlarge"], min_length=1
+    )
     min_size: int = Field(default=2, ge=1, le=20)
     max_size: int = Field(default=4, ge=1, le=50)
     disk_gib: int = Field(default=50, ge=20, le=1000)
-
-    @field_validator("instance_types")
-    @classmethod
-    def _not_neuron(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name in facts.INSTANCE_TYPES or "." not in name:
-                raise ValueError(f"got {name!r}; allowed: a general-purpose type such as m7i.xlarge (not Neuron)")
-        return value
 
 
 class ClusterConfig(StrictModel):
@@ -538,9 +544,23 @@ class PlatformConfig(StrictModel):
             raise KeyError(name)
         return pool_stack(pool)
 
+    def endpoint_pool(self, spec: ServingSpec) -> PoolConfig | None:
+        """The inference pool an EKS endpoint runs on (None for SageMaker); raises
+        :class:`EndpointPoolError` when the config has no such inference pool. The one rule
+        for ``config validate``, synthesis and ``plan --config``."""
+        if spec.backend != "eks":
+            return None
+        pool = self.pool(str(spec.pool))
+        if pool is None or pool.purpose != "inference":
+            inference = [p.name for p in self.pools if p.purpose == "inference"]
+            raise EndpointPoolError(
+                f"got {spec.pool!r}; allowed: an inference pool: {', '.join(inference) or 'none configured'}"
+            )
+        return pool
+
     def plan_endpoint(self, spec: ServingSpec) -> ServingPlan:
         """The planner over the endpoint's pool (EKS) or SageMaker, with the images they run."""
-        pool = self.pool(str(spec.pool)) if spec.backend == "eks" else None
+        pool = self.endpoint_pool(spec)
         if pool is not None:
             return plan(spec, pool_types=pool.instance_types, project=self.project.name, pool_stack=pool_stack(pool))
         return plan(spec, project=self.project.name)
@@ -550,6 +570,12 @@ class PlatformConfig(StrictModel):
         """The one zone of the EFA training pools (where shared storage goes), if they share one."""
         zones = {p.zone for p in self.efa_training_pools}
         return zones.pop() if len(zones) == 1 else None
+
+
+class EndpointPoolError(PlanError):
+    """An EKS endpoint names a pool the config does not have as an inference pool."""
+
+    field = "pool"
 
 
 def pool_stack(pool: PoolConfig) -> PoolStack:
@@ -676,21 +702,18 @@ def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
     endpoints = cfg.serving.endpoints
     if endpoints and not cfg.compile.enabled:
         yield Issue("serving.endpoints", "endpoints load compiled artifacts; set compile.enabled: true")
-    pools = {p.name: p for p in cfg.pools}
     names = [e.name for e in endpoints]
     for i, endpoint in enumerate(endpoints):
         where = f"serving.endpoints[{i}]"
         if endpoint.name in names[:i]:
             yield Issue(f"{where}.name", f"got {endpoint.name!r}; endpoint names must be unique")
         if endpoint.backend == "eks":
-            pool = pools.get(str(endpoint.pool))
-            inference = [n for n, p in pools.items() if p.purpose == "inference"]
-            if pool is None or pool.purpose != "inference":
-                yield Issue(
-                    f"{where}.pool",
-                    f"got {endpoint.pool!r}; allowed: an inference pool: {', '.join(inference) or 'none configured'}",
-                )
+            try:
+                pool = cfg.endpoint_pool(endpoint)
+            except EndpointPoolError as err:
+                yield Issue(f"{where}.pool", str(err))
                 continue
+            assert pool is not None
             if endpoint.replicas.max > endpoint.replicas.min and not cfg.operations.prometheus.enabled:
                 yield Issue(
                     f"{where}.replicas.max",

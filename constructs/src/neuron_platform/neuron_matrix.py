@@ -1,7 +1,7 @@
 """The resolved Neuron matrix of a configuration: per pool and endpoint, what runs where.
 
 Plain Python. ``python -m neuron_platform versions --config PATH`` prints it, and the
-README's "Neuron software stack" table is this module's Markdown for the shipped configs
+docs/neuron-stack.md's matrix table is this module's Markdown for the shipped configs
 (a test keeps the two equal).
 """
 

@@ -9,6 +9,7 @@ the value and what is allowed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from neuron_platform.admission import TOPOLOGY_CHOICES, fits, training_queue, trainjob_pod_sets
@@ -16,6 +17,10 @@ from neuron_platform.capacity import plan_pool
 from neuron_platform.config import PlatformConfig
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.training import neuron_training_runtime, train_job
+
+# The TrainJob CRD's name rule (trainer.kubeflow.org v2.3.0: "metadata.name must match RFC 1035
+# DNS label format", at most 63 characters); a test reads it from the vendored CRD.
+TRAINJOB_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
 class TrainJobError(ValueError):
@@ -49,6 +54,14 @@ def default_topology(config: PlatformConfig, pool: str) -> str:
 
 def build_train_job(config: PlatformConfig, request: TrainJobRequest) -> Manifest:
     """The TrainJob for ``request``, or :class:`TrainJobError` if it could never run."""
+    if not TRAINJOB_NAME.fullmatch(request.name) or len(request.name) > 63:
+        raise TrainJobError(
+            "--name",
+            f"got {request.name!r}; allowed: 1-63 lowercase letters, digits and '-', starting with a letter and not "
+            "ending with '-' (an RFC 1035 label, the TrainJob CRD's rule)",
+        )
+    if not request.command or not request.command[0].strip():
+        raise TrainJobError("command", "got nothing to run; allowed: the command after '--', e.g. -- torchrun train.py")
     if not config.training.enabled:
         raise TrainJobError("--config", "training.enabled is false: this config deploys no Trainer, runtimes or queues")
     runtime_pools = [p.name for p in config.efa_training_pools]

@@ -6,6 +6,7 @@ import datetime
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -142,8 +143,9 @@ def test_follow_prints_each_step_once() -> None:
 class FakeCloudFormation:
     """describe_stacks for the deployed compile stack (moto's CloudFormation needs extra packages)."""
 
-    def __init__(self, stacks: dict[str, dict[str, str]]) -> None:
+    def __init__(self, stacks: dict[str, dict[str, str]], region: str = "us-west-2") -> None:
         self.stacks = stacks
+        self.meta = SimpleNamespace(region_name=region)
 
     def describe_stacks(self, StackName: str) -> dict[str, Any]:
         from botocore.exceptions import ClientError
@@ -240,9 +242,10 @@ def test_show_prints_spec_and_file_hashes(aws: dict[str, Any], capsys: pytest.Ca
 
 
 def test_show_unknown_key_is_one_line(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compile", "show", "nope", "--config", aws["config"]]) == 3
+    assert main(["compile", "show", "nope", "--config", aws["config"]]) == 2
     assert (
-        capsys.readouterr().err.strip() == "compile: no registry entry 'nope'; 'compile list' shows the registered keys"
+        capsys.readouterr().err.strip()
+        == "compile show: no registry entry 'nope'; 'compile list' shows the registered keys"
     )
 
 
@@ -377,14 +380,19 @@ def test_missing_stack_is_one_line(aws: dict[str, Any], tmp_path: Path, capsys: 
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump(CONFIG | {"project": {"name": "elsewhere", "region": "us-west-2"}}))
     assert main(["compile", "list", "--config", str(other)]) == 3
-    assert capsys.readouterr().err.startswith("compile: cannot read stack elsewhere-compile: ")
+    assert capsys.readouterr().err.strip() == (
+        "compile list: stack elsewhere-compile does not exist in us-west-2: deploy it, or pass the --config you "
+        "deployed"
+    )
 
 
 def test_disabled_pipeline_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(CONFIG | {"compile": {"enabled": False}}))
     assert main(["compile", "list", "--config", str(config)]) == 2
-    assert "compile.enabled is false" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        f"compile list: --config: {config} has compile.enabled false; enable it and deploy the compile stack"
+    )
 
 
 def test_the_submitted_spec_gets_the_key_the_library_computes() -> None:

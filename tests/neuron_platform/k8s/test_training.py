@@ -135,7 +135,7 @@ def test_committed_llama_sft_trainjobs_are_current_and_valid(
     config = load_config(REPO / "config" / "examples" / "training-multinode.yaml")
     request = TrainJobRequest(name=name, pool="trn1-efa", command=tuple(command), nodes=nodes, image=LLAMA_SFT_IMAGE)
     assert committed == build_train_job(config, request), (
-        "regenerate with: python -m neuron_platform train-job (see README 'Worked example')"
+        "regenerate with: python -m neuron_platform train-job (see docs/training.md 'Worked example')"
     )
     # The worked example goes through the pool's queue and prefers one network block.
     assert committed["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "neuron-trn1-efa"}

@@ -64,21 +64,21 @@ def test_server_error_is_exit_1_with_the_body(server: RecordingServer) -> None:
     assert str(err.value) == f'{server.url} answered HTTP 503: {{"error": "model is loading"}}'
 
 
-def test_malformed_answer_is_exit_2(server: RecordingServer) -> None:
+def test_malformed_answer_is_exit_1(server: RecordingServer) -> None:
     server.body = b'{"choices": []}'
     with pytest.raises(client.EndpointError) as err:
         client.chat_http(server.url, "m", "hi")
-    assert err.value.code == 2
+    assert err.value.code == 1
     assert "not an OpenAI chat completion" in str(err.value)
 
 
-def test_unreachable_is_exit_2() -> None:
+def test_unreachable_is_exit_3() -> None:
     probe = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     port = probe.server_port
     probe.server_close()  # nothing listens there now
     with pytest.raises(client.EndpointError) as err:
         client.chat_http(f"http://127.0.0.1:{port}", "m", "hi", timeout=5)
-    assert err.value.code == 2
+    assert err.value.code == 3
     assert str(err.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
 
 

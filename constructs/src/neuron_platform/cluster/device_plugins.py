@@ -9,6 +9,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IDependable
 from neuron_platform import facts, versions
 from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.k8s.helm_values import NPD_NAMESPACE, efa_device_plugin_values, neuron_chart_values
 from neuron_platform.k8s.neuron_monitor import neuron_monitor_daemonset, neuron_monitor_namespace
 
@@ -26,6 +27,8 @@ class NeuronDevicePlugins(Construct):
     inf/trn *managed node group* is added; Neuron capacity here comes from Karpenter
     only, so the chart's plugin is the single one on every node.
 
+    ``cluster``: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``.
+
     Example::
 
         NeuronDevicePlugins(self, "DevicePlugins", cluster=cluster, efa=True)
@@ -36,11 +39,12 @@ class NeuronDevicePlugins(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
+        cluster: eks.Cluster | NeuronCluster,
         efa: bool,
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster = eks_cluster(cluster)
         self.namespaces = cluster.add_manifest(
             "NeuronNamespaces",
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NPD_NAMESPACE}},

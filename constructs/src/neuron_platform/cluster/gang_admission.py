@@ -12,6 +12,7 @@ from neuron_platform import versions
 from neuron_platform.admission import TrainingQueue, training_queues
 from neuron_platform.capacity import PoolPlan
 from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.k8s.helm_values import kueue_values
 from neuron_platform.k8s.kueue import KUEUE_NAMESPACE, admission_objects
 
@@ -30,6 +31,8 @@ class GangAdmission(Construct):
     ``depends_on``: what must exist first (the system nodes; the namespace when it is not
     ``default``).
 
+    ``cluster``: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``.
+
     Example::
 
         GangAdmission(
@@ -43,12 +46,13 @@ class GangAdmission(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
+        cluster: eks.Cluster | NeuronCluster,
         pools: Sequence[PoolPlan],
         namespace: str = "default",
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster = eks_cluster(cluster)
         self.queues: list[TrainingQueue] = training_queues(pools)
         if not self.queues:
             raise ValueError("GangAdmission needs at least one EFA training pool (the pools with training runtimes)")

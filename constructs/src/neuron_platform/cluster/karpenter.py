@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from neuron_platform import versions
 from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster, literal_cluster_name
 from neuron_platform.cluster.node_role import node_role
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import (
@@ -43,9 +44,15 @@ class Karpenter(Construct):
     use ``node_role``, admitted to the cluster by an ``EC2_LINUX`` access entry.
     ``node_overlay`` and ``static_capacity`` switch on those (alpha) feature gates.
 
+    :param cluster: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``.
+    :param cluster_name: the cluster's name as a literal string: it goes into the IAM
+        condition keys of the controller policy (which cannot hold a token) and Karpenter's
+        settings. Default: the name the cluster was created with; pass it only for a
+        cluster created without ``cluster_name``.
+
     Example::
 
-        karpenter = Karpenter(self, "Karpenter", cluster=cluster.cluster, cluster_name="neuron")
+        karpenter = Karpenter(self, "Karpenter", cluster=cluster)  # cluster: NeuronCluster
         karpenter.controller_chart   # depend on it before applying NodePools
     """
 
@@ -54,12 +61,16 @@ class Karpenter(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: eks.Cluster | NeuronCluster,
+        cluster_name: str | None = None,
         node_overlay: bool = False,
         static_capacity: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster_name = literal_cluster_name(
+            cluster, cluster_name, construct="Karpenter", reason="the IAM condition keys of the controller policy"
+        )
+        cluster = eks_cluster(cluster)
         self.cluster_name = cluster_name
         self.node_role = node_role(
             self, "NodeRole", description=f"Nodes Karpenter launches in EKS cluster {cluster_name}"

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
+from neuron_platform.assets import IGNORED, runtime_asset
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster, literal_cluster_name
 from neuron_platform.compliance import acknowledge_wildcard_resources, skip_checkov
-
-# runtime_assets/ at the top of this repository (see the design card); a copy of the
-# construct library installed elsewhere passes ``handler_code`` instead.
-_REPO_HANDLER = Path(__file__).resolve().parents[4] / "runtime_assets" / "karpenter_teardown"
 
 
 def _teardown_wildcard_reason(resource: str) -> str:
@@ -33,12 +30,21 @@ class KarpenterTeardown(Construct):
     Make the Karpenter controller chart depend on this resource: CloudFormation then
     deletes NodePools (Karpenter drains and terminates their nodes), then the
     controller, then this resource, which terminates anything left and waits, before
-    roles, security groups and the VPC go. The handler is
-    ``runtime_assets/karpenter_teardown/handler.py``.
+    roles, security groups and the VPC go. Given ``cluster``, the resource also depends on
+    the cluster's ``AWS::EKS::Cluster`` resource, so it is deleted before the cluster.
+
+    The handler is ``runtime_assets/karpenter_teardown/handler.py`` of the repository,
+    shipped inside the installed package (see :mod:`neuron_platform.assets`); pass
+    ``handler_code`` to deploy another one.
+
+    :param cluster: the cluster (:class:`NeuronCluster` or ``aws_eks_v2.Cluster``); its name
+        scopes the IAM policy. Or pass ``cluster_name`` alone.
+    :param cluster_name: the cluster's name as a literal string (it goes into an IAM
+        condition key). Default: the name the cluster was created with.
 
     Example::
 
-        teardown = KarpenterTeardown(self, "Teardown", cluster_name="neuron", log_key=key)
+        teardown = KarpenterTeardown(self, "Teardown", cluster=cluster, log_key=key)
         karpenter.controller_chart.node.add_dependency(teardown)
     """
 
@@ -47,13 +53,18 @@ class KarpenterTeardown(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster_name: str,
         log_key: kms.IKey,
+        cluster: eks.Cluster | NeuronCluster | None = None,
+        cluster_name: str | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         handler_code: lambda_.Code | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster_name = literal_cluster_name(
+            cluster, cluster_name, construct="KarpenterTeardown", reason="the IAM condition keys of its policy"
+        )
+        self.cluster_name = cluster_name
         stack = Stack.of(self)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, encryption_key=log_key, removal_policy=removal_policy
@@ -76,7 +87,8 @@ class KarpenterTeardown(Construct):
             "Handler",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="handler.handler",
-            code=handler_code or lambda_.Code.from_asset(str(_REPO_HANDLER)),
+            code=handler_code
+            or lambda_.Code.from_asset(str(runtime_asset("karpenter_teardown")), exclude=list(IGNORED)),
             timeout=Duration.minutes(15),
             memory_size=256,
             role=role,
@@ -92,6 +104,11 @@ class KarpenterTeardown(Construct):
             properties={"ClusterName": cluster_name},
         )
         self.resource.node.add_dependency(role)
+        # The L1 resource, not the construct: the construct's children include the Helm
+        # charts, and the controller chart depends on this resource.
+        cluster_resource = eks_cluster(cluster).node.default_child if cluster is not None else None
+        if cluster_resource is not None:
+            self.resource.node.add_dependency(cluster_resource)
 
         policy = role.node.find_child("DefaultPolicy")
         assert isinstance(policy, iam.Policy)

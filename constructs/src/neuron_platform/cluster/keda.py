@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 from neuron_platform import versions
 from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, cluster_name_of, eks_cluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.k8s.helm_values import keda_values
 from neuron_platform.k8s.serving import keda_aws_authentication
@@ -27,9 +28,12 @@ class Keda(Construct):
     nothing else; the ``aws-pod-identity`` ClusterTriggerAuthentication lets every
     ScaledObject's prometheus trigger sign its queries with those credentials.
 
+    :param cluster: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``; its name goes into
+        the role's description.
+
     Example::
 
-        keda = Keda(self, "Keda", cluster=cluster, cluster_name="neuron", workspace_arn=metrics.workspace_arn)
+        keda = Keda(self, "Keda", cluster=cluster, workspace_arn=metrics.workspace_arn)
         EksEndpoint(..., metrics_query_url=metrics.query_url, depends_on=[keda.authentication])
     """
 
@@ -38,12 +42,13 @@ class Keda(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: eks.Cluster | NeuronCluster,
         workspace_arn: str,
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster_name = cluster_name_of(cluster)
+        cluster = eks_cluster(cluster)
         self.identity = PodIdentityRole(
             self, "Role", description=f"KEDA operator of {cluster_name}: reads the Prometheus workspace"
         )

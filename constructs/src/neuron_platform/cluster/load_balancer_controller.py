@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 from neuron_platform import versions
 from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, cluster_name_of, eks_cluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import acknowledge_wildcard_resources, skip_checkov
 from neuron_platform.k8s.helm_values import load_balancer_controller_values
@@ -47,9 +48,12 @@ class LoadBalancerController(Construct):
     through EKS Pod Identity. Region and VPC are passed explicitly so the controller
     never needs the instance metadata service (nodes use hop limit 1).
 
+    :param cluster: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``; its name is the
+        controller's ``clusterName`` setting (it tags and finds its load balancers by it).
+
     Example::
 
-        LoadBalancerController(self, "Lbc", cluster=cluster, cluster_name="neuron", vpc_id=vpc.vpc_id)
+        LoadBalancerController(self, "Lbc", cluster=cluster, vpc_id=vpc.vpc_id)
     """
 
     def __init__(
@@ -57,12 +61,13 @@ class LoadBalancerController(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
-        cluster_name: str,
+        cluster: eks.Cluster | NeuronCluster,
         vpc_id: str,
         depends_on: list[IDependable] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster_name = cluster_name_of(cluster)
+        cluster = eks_cluster(cluster)
         self.identity = PodIdentityRole(self, "Role", description=f"AWS Load Balancer Controller of {cluster_name}")
         self.policy = iam.Policy(self, "Policy", document=controller_policy_document())
         self.identity.role.attach_inline_policy(self.policy)

@@ -9,6 +9,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IDependable
 from neuron_platform import versions
 from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.k8s.helm_values import fsx_csi_driver_values
 from neuron_platform.k8s.storage import SHARED_CLAIM_NAME, lustre_claim, lustre_persistent_volume
 
@@ -16,6 +17,8 @@ from neuron_platform.k8s.storage import SHARED_CLAIM_NAME, lustre_claim, lustre_
 class LustreVolume(Construct):
     """Installs the pinned FSx CSI driver and exposes an existing Lustre file system as the
     ``neuron-training-fsx`` PersistentVolume and a claim of that name in ``namespace``.
+
+    ``cluster``: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``.
 
     Example::
 
@@ -33,7 +36,7 @@ class LustreVolume(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
+        cluster: eks.Cluster | NeuronCluster,
         file_system_id: str,
         dns_name: str,
         mount_name: str,
@@ -43,6 +46,7 @@ class LustreVolume(Construct):
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster = eks_cluster(cluster)
         self.claim_name = SHARED_CLAIM_NAME
         self.driver_chart = install_chart(
             cluster,

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aws_cdk import CfnCondition, CfnResource, RemovalPolicy, Stack
+from aws_cdk import CfnCondition, CfnResource, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -78,7 +78,11 @@ class NeuronCluster(Construct):
             admin_principal_arns=["arn:aws:iam::123456789012:role/Admin"],
             public_access_cidrs=["203.0.113.0/24"],
         )
-        cluster.cluster  # aws_eks_v2.Cluster
+        cluster.cluster       # aws_eks_v2.Cluster
+        cluster.cluster_name  # "neuron", a literal string (cluster.cluster.cluster_name is a Ref)
+        # The other cluster constructs take this construct itself (or an aws_eks_v2.Cluster)
+        # and read the cluster's name from it:
+        Karpenter(self, "Karpenter", cluster=cluster)
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class NeuronCluster(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         system_nodes = system_nodes or SystemNodeGroupProps()
+        #: The name given above, as a literal string (IAM condition keys and Helm values need it).
         self.cluster_name = cluster_name
         self.secrets_key = kms.Key(
             self,
@@ -296,3 +301,54 @@ class NeuronCluster(Construct):
             subnets=subnets,
             enable_node_auto_repair=True,
         )
+
+
+def eks_cluster(cluster: eks.Cluster | NeuronCluster) -> eks.Cluster:
+    """The ``aws_eks_v2.Cluster`` behind ``cluster``: a :class:`NeuronCluster` wraps one as ``.cluster``."""
+    return cluster.cluster if isinstance(cluster, NeuronCluster) else cluster
+
+
+def _literal_name(cluster: eks.Cluster | NeuronCluster) -> str | None:
+    """The name ``cluster`` was created with, when it was a literal string."""
+    if isinstance(cluster, NeuronCluster):
+        name: object = cluster.cluster_name
+    else:
+        # aws_eks_v2.Cluster.cluster_name is a Ref even when the name was given; the
+        # AWS::EKS::Cluster resource keeps the literal.
+        resource = cluster.node.default_child
+        name = resource.name if isinstance(resource, eks.CfnCluster) else cluster.cluster_name
+    return name if isinstance(name, str) and not Token.is_unresolved(name) else None
+
+
+def cluster_name_of(cluster: eks.Cluster | NeuronCluster, override: str | None = None) -> str:
+    """The name of ``cluster``: the literal it was created with (so templates show the name,
+    not a Ref), else its name token; or ``override`` (a construct's ``cluster_name``
+    argument), which must equal the cluster's own name when that is a literal."""
+    known = _literal_name(cluster)
+    if override is None:
+        return known if known is not None else eks_cluster(cluster).cluster_name
+    if known is not None and not Token.is_unresolved(override) and override != known:
+        raise ValueError(
+            f"cluster_name: got {override!r}, but the cluster passed as cluster is named {known!r}; "
+            f"allowed: {known!r}, or leave cluster_name out to take it from the cluster"
+        )
+    return override
+
+
+def literal_cluster_name(
+    cluster: eks.Cluster | NeuronCluster | None, override: str | None, *, construct: str, reason: str
+) -> str:
+    """Like :func:`cluster_name_of`, for a construct that needs the name as a literal string
+    (``reason``: where it goes, e.g. IAM condition keys, which cannot hold a token)."""
+    if cluster is None:
+        if override is None:
+            raise ValueError(f"{construct}: missing cluster; allowed: pass cluster=... or cluster_name=...")
+        name = override
+    else:
+        name = cluster_name_of(cluster, override)
+    if Token.is_unresolved(name):
+        raise ValueError(
+            f"{construct}: cluster_name: got a token ({name}), but {reason} need the cluster's name as a literal "
+            "string; allowed: a cluster created with cluster_name=..., or cluster_name=... passed here"
+        )
+    return name

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IDependable
 from neuron_platform.capacity import PoolPlan
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.karpenter import ec2_node_class, node_pool
 
@@ -19,6 +20,8 @@ class NeuronNodePool(Construct):
 
     EFA pools get a cluster placement group created here, the EFA security group, and
     only the subnet of their zone; other pools may span every node subnet.
+
+    ``cluster``: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``.
 
     Example::
 
@@ -36,7 +39,7 @@ class NeuronNodePool(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
+        cluster: eks.Cluster | NeuronCluster,
         plan: PoolPlan,
         node_role: iam.IRole,
         subnets: Sequence[ec2.ISubnet],
@@ -45,6 +48,7 @@ class NeuronNodePool(Construct):
         tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster = eks_cluster(cluster)
         self.plan = plan
         self.placement_group: ec2.CfnPlacementGroup | None = None
         if plan.efa:

@@ -12,6 +12,7 @@ from constructs import Construct, IDependable
 from neuron_platform import versions
 from neuron_platform.capacity import PoolPlan
 from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import acknowledge_wildcard_resources
 from neuron_platform.k8s.helm_values import kubeflow_trainer_values
@@ -33,6 +34,8 @@ class TrainingPlatform(Construct):
     Pass ``node_overlay=True`` to :class:`Karpenter` so the overlays take effect, and
     ``shared_claim`` (a :class:`LustreVolume` claim) to mount shared storage at ``/fsx``.
 
+    ``cluster``: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``.
+
     Example::
 
         TrainingPlatform(
@@ -46,7 +49,7 @@ class TrainingPlatform(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.Cluster,
+        cluster: eks.Cluster | NeuronCluster,
         pools: Sequence[PoolPlan],
         image: str | None = None,
         namespace: str = "default",
@@ -55,6 +58,7 @@ class TrainingPlatform(Construct):
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        cluster = eks_cluster(cluster)
         # Training pods' identity: read/write the compile cache, nothing else.
         self.identity = PodIdentityRole(self, "Role", description=f"Neuron training pods in namespace {namespace}")
         if compile_cache_url:

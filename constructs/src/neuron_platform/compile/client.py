@@ -13,8 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from neuron_platform import facts
 from neuron_platform.compile.spec import CompileSpec, estimate_memory
+from neuron_platform.exit_codes import ExitCode
 
 # CloudFormation output names of the compile stack (stacks/compile_stack.py writes them).
 OUTPUT_STATE_MACHINE = "StateMachineArn"
@@ -32,7 +35,12 @@ def compile_stack_name(project: str) -> str:
 
 
 class CompileCliError(Exception):
-    """A problem the user can act on, printed as one line."""
+    """A problem the user can act on, printed as one line, and its exit code (see
+    :mod:`neuron_platform.exit_codes`): by default AWS could not give an answer."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,14 @@ class Pipeline:
 def find_pipeline(cloudformation: Any, stack_name: str) -> Pipeline:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except Exception as err:  # botocore ClientError: stack missing, no credentials, ...
-        raise CompileCliError(f"cannot read stack {stack_name}: {err}") from None
+    except ClientError as err:
+        # Credential problems are not caught here: the CLI reports them as input errors.
+        if err.response.get("Error", {}).get("Code") == "ValidationError":
+            raise CompileCliError(
+                f"stack {stack_name} does not exist in {cloudformation.meta.region_name}: deploy it, or pass the "
+                "--config you deployed"
+            ) from None
+        raise
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = [k for k in (OUTPUT_STATE_MACHINE, OUTPUT_REGISTRY, OUTPUT_MAX_MEMORY) if k not in outputs]
     if missing:
@@ -60,7 +74,8 @@ def size_job(spec: CompileSpec, compile_machines: list[str], max_memory_gib: int
     memory = estimate_memory(spec, arch).compile_host_gib if arch else DEFAULT_MEMORY_GIB
     if memory > max_memory_gib:
         raise CompileCliError(
-            f"the compile needs about {memory} GiB; the pipeline's machines give a job at most {max_memory_gib} GiB"
+            f"the compile needs about {memory} GiB; the pipeline's machines give a job at most {max_memory_gib} GiB",
+            ExitCode.INPUT,
         )
     machines = sorted(
         (facts.compile_machine(m) for m in compile_machines),
@@ -157,7 +172,9 @@ def registry_items(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
 def registry_item(dynamodb: Any, table: str, cache_key: str) -> dict[str, Any]:
     item = dynamodb.get_item(TableName=table, Key={"cache_key": {"S": cache_key}}, ConsistentRead=True).get("Item")
     if not item:
-        raise CompileCliError(f"no registry entry {cache_key!r}; 'compile list' shows the registered keys")
+        raise CompileCliError(
+            f"no registry entry {cache_key!r}; 'compile list' shows the registered keys", ExitCode.INPUT
+        )
     plain = _plain(item)
     for field in ("spec_json", "files_json"):
         if field in plain:

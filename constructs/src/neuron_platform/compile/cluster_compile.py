@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -17,6 +17,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
+from neuron_platform.assets import runtime_asset
+from neuron_platform.cluster.neuron_cluster import NeuronCluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compile.artifact_store import ARTIFACTS_PREFIX, CACHE_PREFIX, ArtifactStore
 from neuron_platform.compile.compile_pipeline import grant_prefixes, lambda_step_code
@@ -44,11 +46,16 @@ class ClusterCompile(Construct):
     and service account, and the service account's Pod Identity role (artifacts and Neuron
     cache under the artifact bucket, model buckets read-only, the Hugging Face token secret).
 
+    ``cluster``: a :class:`NeuronCluster`, an ``aws_eks_v2.Cluster`` or an imported cluster.
+    ``lambda_code``: the folder holding ``cluster_job.py``; by default the repository's
+    ``runtime_assets/compile/lambdas``, shipped inside the installed package (see
+    :mod:`neuron_platform.assets`).
+
     Example::
 
         ClusterCompile(self, "OnCluster", cluster=cluster, vpc=vpc, subnets=vpc.private_subnets, store=store,
                        templates={"llama": ClusterJobTemplate(tag, compile_job_template(plan_, timeout_seconds=14400))},
-                       lambda_code=Path("runtime_assets/compile/lambdas"), log_key=key)
+                       log_key=key)
     """
 
     def __init__(
@@ -56,13 +63,13 @@ class ClusterCompile(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.ICluster,
+        cluster: eks.ICluster | eks.Cluster | NeuronCluster,
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         store: ArtifactStore,
         templates: Mapping[str, ClusterJobTemplate],
-        lambda_code: Path,
         log_key: kms.IKey,
+        lambda_code: Path | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         namespace: str = COMPILE_NAMESPACE,
         model_buckets: Sequence[str] = (),
@@ -70,6 +77,9 @@ class ClusterCompile(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
+        # eks.Cluster implements ICluster at run time; jsii's Python typing does not say so.
+        cluster = cast(eks.ICluster, cluster.cluster if isinstance(cluster, NeuronCluster) else cluster)
+        lambda_code = lambda_code or runtime_asset("compile/lambdas")
         stack = Stack.of(self)
         self.namespace = namespace
         self.endpoints = sorted(templates)

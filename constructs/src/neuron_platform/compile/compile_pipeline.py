@@ -34,6 +34,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
 from neuron_platform import facts
+from neuron_platform.assets import runtime_asset
 from neuron_platform.compile import cache_key as cache_key_module
 from neuron_platform.compile.artifact_store import (
     ARTIFACTS_PREFIX,
@@ -77,13 +78,16 @@ class CompilePipeline(Construct):
     to zero; Batch retries attempts lost to the host (capacity, instance termination, image
     pulls) and the state machine retries Batch API errors with backoff.
 
+    ``lambda_code``: the folder holding ``validate.py`` and ``verify.py``; by default the
+    repository's ``runtime_assets/compile/lambdas``, shipped inside the installed package
+    (see :mod:`neuron_platform.assets`).
+
     Example::
 
         store = ArtifactStore(self, "Artifacts")
         CompilePipeline(
             self, "Compile", project="neuron", vpc=vpc, subnets=vpc.private_subnets, store=store,
-            instance_types=["r7i.4xlarge", "r7i.16xlarge"], lambda_code=Path("runtime_assets/compile/lambdas"),
-            log_key=key,
+            instance_types=["r7i.4xlarge", "r7i.16xlarge"], log_key=key,
         )
     """
 
@@ -97,8 +101,8 @@ class CompilePipeline(Construct):
         subnets: Sequence[ec2.ISubnet],
         store: ArtifactStore,
         instance_types: Sequence[str],
-        lambda_code: Path,
         log_key: kms.IKey,
+        lambda_code: Path | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         max_vcpus: int = 128,
         job_timeout_minutes: int = 240,
@@ -194,7 +198,7 @@ class CompilePipeline(Construct):
             )
 
         # --- the Lambda steps ------------------------------------------------------------
-        code = lambda_step_code(lambda_code)
+        code = lambda_step_code(lambda_code or runtime_asset("compile/lambdas"))
 
         def step_function(name: str, handler: str, environment: dict[str, str]) -> lambda_.Function:
             group = log_group(f"{name}Logs")

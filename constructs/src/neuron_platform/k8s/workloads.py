@@ -1,4 +1,4 @@
-"""First-run workloads: the manifests the README asks a user to apply after deploy.
+"""First-run workloads: the manifests docs/cluster.md asks a user to apply after deploy.
 
 They prove the chain works end to end: the pod requests Neuron devices, the Neuron
 scheduler extension places it, Karpenter launches the right node, the device plugin

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Stack, Tags, Validations
+from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Stack, Tags, Token, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
+from neuron_platform import facts
 from neuron_platform.compliance import skip_checkov
 from neuron_platform.log_encryption import logs_kms_key
 from neuron_platform.sizing import plan_subnets
@@ -32,6 +34,29 @@ DEFAULT_INTERFACE_ENDPOINTS: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService
 PUBLIC_ELB_TAG = ("kubernetes.io/role/elb", "1")
 INTERNAL_ELB_TAG = ("kubernetes.io/role/internal-elb", "1")
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
+
+# What follows the region in a zone name: a letter (us-east-2a), or a Local or Wavelength
+# Zone's suffix (us-west-2-lax-1a, us-east-1-wl1-bos-wlz-1).
+_ZONE_SUFFIX = re.compile(r"[a-z]|-[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def check_zones(zones: Sequence[str], region: str) -> None:
+    """Raise ValueError unless ``zones`` are at least two distinct zones of ``region``
+    (``region`` may be a token, for an environment-agnostic stack: then only the count is checked)."""
+    zones = list(zones)
+    if not Token.is_unresolved(region):
+        examples = ", ".join(facts.zones_of(region)) or f"{region}a, {region}b"
+        for i, zone in enumerate(zones):
+            if not (zone.startswith(region) and _ZONE_SUFFIX.fullmatch(zone[len(region) :])):
+                raise ValueError(
+                    f"NeuronVpc zones[{i}]: got {zone!r}, which is not a zone of the stack's region {region}; "
+                    f"allowed: Availability Zone names of {region} (e.g. {examples})"
+                )
+    if len(set(zones)) < 2:
+        raise ValueError(
+            f"NeuronVpc zones: got {zones}; allowed: at least two distinct Availability Zones "
+            "(EKS needs subnets in two zones, and a second zone keeps the cluster up when one fails)"
+        )
 
 
 @dataclass(frozen=True)
@@ -68,7 +93,8 @@ class NeuronVpc(Construct):
         network.vpc            # ec2.IVpc
         network.node_subnets   # where Karpenter launches Neuron nodes
 
-    :param zones: Availability Zone names, at least two.
+    :param zones: Availability Zone names, at least two distinct ones, all in the stack's
+        region (checked when the stack's region is known at synth; a ValueError otherwise).
     :param cluster_name: value of the ``karpenter.sh/discovery`` subnet tag.
     :param cidr: primary VPC block. Default ``10.0.0.0/16``.
     :param private_subnet_prefix: default 18 (16,379 usable addresses per zone).
@@ -101,6 +127,7 @@ class NeuronVpc(Construct):
         existing_vpc: ExistingVpc | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        check_zones(zones, Stack.of(self).region)
         self.zones = list(zones)
         self._removal_policy = removal_policy
         self._flow_log_retention = flow_log_retention
@@ -154,11 +181,18 @@ class NeuronVpc(Construct):
 
     def private_subnet_in(self, zone: str) -> ec2.ISubnet:
         """The primary private subnet in ``zone`` (file systems and other zonal services)."""
-        return self.private_subnets[self.zones.index(zone)]
+        return self.private_subnets[self._zone_index(zone, "private_subnet_in")]
 
     def node_subnet_in(self, zone: str) -> ec2.ISubnet:
         """The node subnet in ``zone`` (EFA pools are pinned to one zone)."""
-        return self.node_subnets[self.zones.index(zone)]
+        return self.node_subnets[self._zone_index(zone, "node_subnet_in")]
+
+    def _zone_index(self, zone: str, method: str) -> int:
+        if zone not in self.zones:
+            raise ValueError(
+                f"NeuronVpc.{method}: got zone {zone!r}, which this VPC does not span; allowed: {', '.join(self.zones)}"
+            )
+        return self.zones.index(zone)
 
     # --- creation --------------------------------------------------------------
 

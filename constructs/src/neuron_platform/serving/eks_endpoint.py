@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from aws_cdk import Stack
 from aws_cdk import aws_eks_v2 as eks
@@ -10,6 +11,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct, IDependable
+from neuron_platform.assets import runtime_asset
+from neuron_platform.cluster.neuron_cluster import NeuronCluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.k8s.serving import (
     endpoint_checks,
@@ -32,15 +35,18 @@ class EksEndpoint(Construct):
     PodDisruptionBudget and ALB Ingress; when ``replicas.max`` exceeds ``replicas.min``, a
     KEDA ScaledObject on vLLM's in-flight requests read from ``metrics_query_url`` (the
     Prometheus workspace; the cluster needs KEDA, see :class:`Keda`). ``check_script`` is the
-    artifact check the serving container runs before vLLM (the repository's
-    ``runtime_assets/serve/check_artifacts.py``), mounted from a ConfigMap.
+    artifact check the serving container runs before vLLM, mounted from a ConfigMap; by
+    default the repository's ``runtime_assets/serve/check_artifacts.py``, shipped inside the
+    installed package (see :mod:`neuron_platform.assets`).
+
+    ``cluster``: a :class:`NeuronCluster`, an ``aws_eks_v2.Cluster`` or an imported cluster.
 
     Example::
 
         plan_ = plan(spec, pool_types=pool.instance_types, project="neuron")
         EksEndpoint(self, "Llama", cluster=cluster, plan=plan_, project="neuron", namespace="serving",
-                    bucket=store.bucket, key=store.key, check_script=Path("check_artifacts.py").read_text(),
-                    metrics_query_url=metrics.query_url, depends_on=[lbc.chart, keda.authentication])
+                    bucket=store.bucket, key=store.key, metrics_query_url=metrics.query_url,
+                    depends_on=[lbc.chart, keda.authentication])
     """
 
     def __init__(
@@ -48,17 +54,21 @@ class EksEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.ICluster,
+        cluster: eks.ICluster | eks.Cluster | NeuronCluster,
         plan: ServingPlan,
         project: str,
         namespace: str,
         bucket: s3.IBucket,
         key: kms.IKey,
-        check_script: str,
+        check_script: str | None = None,
         metrics_query_url: str | None = None,
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        # eks.Cluster implements ICluster at run time; jsii's Python typing does not say so.
+        cluster = cast(eks.ICluster, cluster.cluster if isinstance(cluster, NeuronCluster) else cluster)
+        if check_script is None:
+            check_script = runtime_asset("serve/check_artifacts.py").read_text()
         self.plan = plan
         self.cache_key = plan.cache_key()
         self.artifacts_url = f"s3://{bucket.bucket_name}/{artifacts_prefix(self.cache_key)}"
