@@ -44,7 +44,7 @@ help:
 	@echo "                          all three: every stack unless STACKS='<stack> ...'; extra CLI options in ARGS='...'"
 	@echo "make cdk ARGS='...'     - any other command of the pinned CDK CLI, e.g. make cdk ARGS=bootstrap"
 	@echo "make test    - full bootstrap, then ruff, mypy and pytest (unit tests, snapshots, cdk-nag, cfn-lint, checkov, CLI synth)"
-	@echo "make bench   - time a cold synth of the default config and a full make test"
+	@echo "make bench   - time a cold synth against a bare EKS app, model every config's deploy time; write both into README.md"
 	@echo "make diagram - regenerate docs/architecture.dot (and .svg with Graphviz) from DIAGRAM_CONFIG"
 	@echo "make dashboards - regenerate docs/operations/neuron-cluster-dashboard.json (Grafana, over the Prometheus workspace)"
 	@echo "make neuron-matrix - regenerate the Neuron matrix of the shipped configs in docs/neuron-stack.md"
@@ -130,10 +130,10 @@ test: lint typecheck pytest
 snapshot-update: bootstrap
 	@$(VENV)/bin/pytest tests/test_snapshots.py --snapshot-update
 
+# Cold synth of the default config against a bare aws_eks_v2 app, and the modelled deploy
+# times of every shipped config; both written into the README's "How long things take".
 bench: bootstrap
-	@rm -rf cdk.out
-	@TIMEFORMAT="cold cdk synth (default config): %R s (target < 25 s)"; time $(MAKE) --no-print-directory synth >/dev/null
-	@TIMEFORMAT="make test:                       %R s (target < 300 s)"; time $(MAKE) --no-print-directory test >/dev/null
+	@$(NO_AWS) $(PY) -m tests.bench.run
 
 # The architecture diagram, generated from the synthesized app (the example that enables
 # every stack); the tests fail when docs/architecture.dot is out of date.
@@ -186,15 +186,22 @@ llama-sft-image: $(RUNTIME_STAMP)
 	docker push $(REGISTRY)/llama-sft:$(LLAMA_SFT_TAG)
 
 # An endpoint's compile image: FROM its serving image, tagged like it, with the job's entrypoint;
-# the build fails unless the image carries the compiler its Neuron SDK ships.
+# the build fails unless the image carries the compiler its Neuron SDK ships. The pipeline runs
+# images of the compile stack's repository by digest only: the last lines print the reference
+# to pin as the endpoint's compile_image (and to use as image: in compile specs).
 ENDPOINT ?=
 compile-image: $(RUNTIME_STAMP)
 	@test -n "$(REPOSITORY)" -a -n "$(ENDPOINT)" || { echo "usage: make compile-image REPOSITORY=<the compile stack's RepositoryUri> ENDPOINT=<endpoint name> [CONFIG=...]"; exit 2; }
+	@[[ "$(REPOSITORY)" =~ ^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+$$ ]] || { echo "REPOSITORY: got '$(REPOSITORY)'; allowed: the compile stack's RepositoryUri, <account>.dkr.ecr.<region>.amazonaws.com/<project>-neuron"; exit 2; }
 	@get() { $(PY) -m neuron_platform versions --config $(CONFIG) --endpoint $(ENDPOINT) --get "$$1"; }; \
 	base=$$(get base-image) && tag=$$(get compile-tag) && cc=$$(get neuronx-cc) && \
 	docker build runtime_assets/compile/job -t $(REPOSITORY):$$tag --build-arg BASE_IMAGE=$$base \
 		--build-arg EXPECTED_NEURONX_CC=$$cc && \
-	docker push $(REPOSITORY):$$tag
+	docker push $(REPOSITORY):$$tag && \
+	ref=$$(docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' $(REPOSITORY):$$tag | grep -m1 "^$(REPOSITORY)@sha256:") && \
+	{ echo "compile image of endpoint $(ENDPOINT): $$ref"; \
+	  echo "pin it in $(CONFIG), under the endpoint $(ENDPOINT) in serving.endpoints, then deploy:"; \
+	  echo "      compile_image: $$ref"; }
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules cdk.out rendered .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ included, in the environment; run directly, it takes no arguments.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +27,10 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "default.yaml"
 
 
 def main() -> int:
-    app = cdk.App()
+    # The CDK's built-in CloudFormation validation costs about as long as the rest of the
+    # synthesis; `make test` runs it (CDK_VALIDATION=true in its CLI synth gate) and cfn-lint
+    # on every template, so the everyday synth skips it. cdk-nag always runs.
+    app = cdk.App(builtin_cloud_formation_validation=os.environ.get("CDK_VALIDATION", "").lower() == "true")
     path = app.node.try_get_context("config") or str(DEFAULT_CONFIG)
     try:
         config = load_config(path)

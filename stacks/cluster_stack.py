@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Acknowledgment, CfnOutput, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_logs as logs
@@ -26,12 +26,14 @@ from neuron_platform.config import PlatformConfig
 from neuron_platform.k8s.metrics import collector_rbac
 from neuron_platform.k8s.training import training_namespace
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
-from neuron_platform.operations.neuron_metrics import NeuronMetrics
-from neuron_platform.operations.platform_alarms import alarm_topic_arn
-from neuron_platform.operations.prometheus_config import AlertThresholds
-from neuron_platform.storage import TrainingFileSystem
 from stacks.network_stack import NetworkStack
 from stacks.tags import PROJECT_TAG
+
+if TYPE_CHECKING:
+    # Imported where they are built: each pulls in aws_cdk modules (Prometheus, CloudWatch,
+    # FSx) that a config without metrics or shared storage does not load (synth time).
+    from neuron_platform.operations.neuron_metrics import NeuronMetrics
+    from neuron_platform.storage import TrainingFileSystem
 
 
 class ClusterStack(Stack):
@@ -111,8 +113,16 @@ class ClusterStack(Stack):
         self.teardown.resource.node.add_dependency(self.karpenter.node_role, self.karpenter.node_access_entry)
         self.karpenter.controller_chart.node.add_dependency(self.teardown.resource)
 
+        # The managed Prometheus collector's interfaces sit in the primary private subnets.
+        existing = config.network.existing_vpc
+        primary_cidr = existing.vpc_cidr if existing else config.network.vpc_cidr
         self.device_plugins = NeuronDevicePlugins(
-            self, "DevicePlugins", cluster=self.cluster, efa=config.uses_efa, depends_on=[self.cluster.system_nodegroup]
+            self,
+            "DevicePlugins",
+            cluster=self.cluster,
+            efa=config.uses_efa,
+            scraper_cidrs=[primary_cidr] if config.collects_metrics else [],
+            depends_on=[self.cluster.system_nodegroup],
         )
         self.load_balancer_controller = LoadBalancerController(
             self,
@@ -125,6 +135,10 @@ class ClusterStack(Stack):
         self.metrics: NeuronMetrics | None = None
         self.keda: Keda | None = None
         if config.collects_metrics:
+            from neuron_platform.operations.neuron_metrics import NeuronMetrics
+            from neuron_platform.operations.platform_alarms import alarm_topic_arn
+            from neuron_platform.operations.prometheus_config import AlertThresholds
+
             prometheus = config.operations.prometheus
             self.metrics = NeuronMetrics(
                 self,
@@ -184,13 +198,16 @@ class ClusterStack(Stack):
         self.training_volume: LustreVolume | None = None
         storage = config.training.shared_storage
         namespace_dependencies: list[IDependable] = []
-        if training and config.training.namespace != "default":
+        if training:
+            # Created (with its Pod Security level) before anything lands in it.
             namespace_dependencies.append(
                 eks_cluster.add_manifest("TrainingNamespace", training_namespace(config.training.namespace))
             )
         if training and storage.enabled:
             zone = config.training_zone
             assert zone is not None  # config validation requires one zone for shared storage
+            from neuron_platform.storage import TrainingFileSystem
+
             self.file_system = TrainingFileSystem(
                 self,
                 "TrainingFileSystem",
@@ -214,8 +231,10 @@ class ClusterStack(Stack):
                 storage_gib=storage.storage_gib,
                 zone=zone,
                 namespace=config.training.namespace,
-                depends_on=[self.cluster.system_nodegroup, self.file_system.data_repository, *namespace_dependencies],
+                depends_on=[self.cluster.system_nodegroup, *namespace_dependencies],
             )
+            # Only the volume waits for the file system; the CSI driver installs beside it.
+            self.training_volume.manifest.node.add_dependency(self.file_system.data_repository)
         if training:
             self.training = TrainingPlatform(
                 self,

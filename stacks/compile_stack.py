@@ -77,6 +77,8 @@ class CompileStack(Stack):
                 endpoint_plan = config.plan_endpoint(config.endpoint(name))  # type: ignore[arg-type]
                 templates[name] = ClusterJobTemplate(
                     tag=endpoint_plan.compile_image_tag,
+                    # The endpoint's pinned compile image: the only image its compile Job runs.
+                    image=endpoint_plan.compile_image,
                     job=compile_job_template(
                         endpoint_plan,
                         timeout_seconds=settings.job_timeout_minutes * 60,
@@ -94,6 +96,7 @@ class CompileStack(Stack):
                 log_key=log_key,
                 log_retention=retention_from_days(config.cluster.log_retention_days),
                 model_buckets=settings.model_buckets,
+                model_bucket_account=settings.model_bucket_account,
                 hf_token_secret_arn=settings.hf_token_secret_arn,
                 removal_policy=removal,
             )
@@ -112,6 +115,7 @@ class CompileStack(Stack):
             disk_gib=settings.disk_gib,
             notification_emails=settings.notification_emails,
             model_buckets=settings.model_buckets,
+            model_bucket_account=settings.model_bucket_account,
             hf_token_secret_arn=settings.hf_token_secret_arn,
             cluster_compile=self.cluster_compile,
             removal_policy=removal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -10,11 +11,15 @@ from cdk_nag import AwsSolutionsChecks
 from neuron_platform.compile.client import compile_stack_name
 from neuron_platform.config import PlatformConfig
 from stacks.cluster_stack import ClusterStack
-from stacks.compile_stack import CompileStack
 from stacks.network_stack import NetworkStack
-from stacks.operations_stack import OperationsStack
-from stacks.serving_stack import ServingStack, serving_stack_name
 from stacks.tags import PROJECT_TAG
+
+if TYPE_CHECKING:
+    # Imported where they are built: a config without compile, serving or operations does not
+    # pay for loading their construct modules (and the aws-cdk-lib modules behind them).
+    from stacks.compile_stack import CompileStack
+    from stacks.operations_stack import OperationsStack
+    from stacks.serving_stack import ServingStack
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     )
     compile_stack = None
     if config.compile.enabled:
+        from stacks.compile_stack import CompileStack
+
         compile_stack = CompileStack(
             app,
             compile_stack_name(name),
@@ -70,6 +77,8 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     serving_stack = None
     if config.serving.endpoints:
         assert compile_stack is not None  # config validation: endpoints need compile.enabled
+        from stacks.serving_stack import ServingStack, serving_stack_name
+
         serving_stack = ServingStack(
             app,
             serving_stack_name(name),
@@ -82,6 +91,8 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         )
     operations = None
     if config.operations.enabled:
+        from stacks.operations_stack import OperationsStack
+
         operations = OperationsStack(
             app,
             f"{name}-operations",

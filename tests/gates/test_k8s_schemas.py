@@ -60,31 +60,39 @@ def test_every_applied_object_is_schema_valid(synthesized: dict[str, Synthesized
     assert keda_objects
     validate_keda(keda_objects)
 
-    # The Neuron namespaces and neuron-monitor; EC2NodeClass + NodePool per pool; where training is enabled, the training service
-    # account plus NodeOverlay + ClusterTrainingRuntime per EFA training pool, the
-    # namespace unless it is default, PersistentVolume + claim with shared storage, and
-    # the serving endpoints' objects, and the metrics collector's RBAC.
+    # Every object the platform applies, by where it comes from.
     def expected_objects(config: PlatformConfig) -> int:
-        # The Neuron chart's NPD namespace, neuron-monitor's namespace and DaemonSet.
-        count = 3 + 2 * len(config.pools)
+        # The Neuron chart's NPD namespace, neuron-monitor's namespace and DaemonSet; default-deny
+        # and DNS/HTTPS network policies for both; EC2NodeClass + NodePool per pool.
+        count = 7 + 2 * len(config.pools)
+        # Scrape allows into neuron-monitor and the health check when metrics are collected.
+        count += 2 if config.collects_metrics else 0
         training = config.training
         if training.enabled:
+            # The training service account; NodeOverlay + ClusterTrainingRuntime per EFA training pool.
             count += 1 + 2 * len(config.efa_training_pools)
             # Kueue: a ResourceFlavor, ClusterQueue and LocalQueue per EFA training pool, and
             # the network Topology when a pool is placed by it.
             count += 3 * len(config.efa_training_pools)
             count += 1 if any(plan_pool(p).network_topology for p in config.efa_training_pools) else 0
-            count += 1 if training.namespace != "default" else 0
+            # The training namespace (never default), its four network policies, and the
+            # kubeflow-system and kueue-system namespaces created before their charts.
+            count += 1 + 4 + 2
             count += 2 if training.shared_storage.enabled else 0
-        # Per EKS endpoint: ServiceAccount, the artifact-check ConfigMap, Deployment, Service,
-        # PDB, Ingress, and a KEDA ScaledObject when it scales; one namespace. Endpoints whose
-        # artifacts compile on their pool add the compile namespace and service account.
+        # Per EKS endpoint: ServiceAccount, the check ConfigMap, Deployment, Service, PDB,
+        # Ingress, and a KEDA ScaledObject when it scales; the serving namespace with four
+        # network policies; a namespaced TriggerAuthentication when endpoints scale on metrics;
+        # OIDC sign-in adds a Role and RoleBinding for the client secret.
         eks_endpoints = config.eks_endpoints
-        count += 6 * len(eks_endpoints) + (1 if eks_endpoints else 0)
-        count += 2 if cluster_compiled_endpoints(config) else 0
+        count += 6 * len(eks_endpoints) + (5 if eks_endpoints else 0)
         count += sum(1 for e in eks_endpoints if e.replicas.max > e.replicas.min)
-        # The managed Prometheus collector's ClusterRole and binding; KEDA's
-        # ClusterTriggerAuthentication where EKS endpoints read the workspace.
+        scaling = any(e.replicas.max > e.replicas.min for e in eks_endpoints)
+        count += 1 if config.collects_metrics and scaling else 0
+        count += 2 * sum(1 for e in eks_endpoints if e.authentication is not None and e.authentication.type == "oidc")
+        # On-pool compiles: the compile namespace, its service account and three network policies.
+        count += 5 if cluster_compiled_endpoints(config) else 0
+        # The managed Prometheus collector's ClusterRole and binding; KEDA's namespace where
+        # EKS endpoints read the workspace.
         count += 2 if config.collects_metrics else 0
         count += 1 if config.collects_metrics and eks_endpoints else 0
         return count

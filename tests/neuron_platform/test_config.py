@@ -55,6 +55,15 @@ def test_defaults_are_filled_in() -> None:
     assert config.network.flow_log_retention_days == 365
     assert config.project.retain_data_on_destroy is True
     assert config.pools[0].efa is False
+    # Training gets a namespace of its own (Pod Security baseline, default-deny policies).
+    assert config.training.namespace == "training"
+
+
+@pytest.mark.parametrize("name", ["kube-system", "neuron-monitor", "kueue-system"])
+def test_training_may_not_share_a_system_namespace(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_changes(("training", {"namespace": name})))
+    assert info.value.lines[0].startswith(f"training.namespace: got {name!r}; allowed: a namespace of its own")
 
 
 BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
@@ -259,6 +268,14 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
         "letters, digits, . and -)",
     ),
     (
+        "training-in-the-default-namespace",
+        with_changes(("training", {"namespace": "default"})),
+        "training.namespace: got 'default'; allowed: a namespace of its own (e.g. training), not one Kubernetes or "
+        "the platform already uses (default, keda, kube-node-lease, kube-public, kube-system, kubeflow-system, "
+        "kueue-system, neuron-healthcheck-system, neuron-monitor): the platform creates it with its Pod Security "
+        "level and network policies",
+    ),
+    (
         "shared-storage-without-training",
         with_changes(("training", {"shared_storage": {"enabled": True}})),
         "training.shared_storage.enabled: got true; allowed only with training.enabled: true",
@@ -381,6 +398,13 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
         "project.tags: tag key 'aws:owner' must be 1-128 characters and not start with 'aws:'",
     ),
     (
+        "serving-namespace-reserved",
+        with_changes(("serving", {"namespace": "kube-system"})),
+        "serving.namespace: got 'kube-system'; allowed: a namespace of its own (e.g. serving), not one of default, "
+        "keda, kube-node-lease, kube-public, kube-system, kubeflow-system, kueue-system, neuron-compile, "
+        "neuron-healthcheck-system, neuron-monitor",
+    ),
+    (
         "static-nodes-on-inference",
         with_changes(("pools.0.static_nodes", 2)),
         "pools[0].static_nodes: got 2; allowed only on training pools (inference pools scale with traffic)",
@@ -486,3 +510,22 @@ def test_show_prints_the_resolved_config(capsys: pytest.CaptureFixture[str], tmp
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["network"]["vpc_cidr"] == "10.0.0.0/16"
     assert shown["network"]["existing_vpc"] is None
+
+
+def test_a_certificate_from_another_region_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import REPO
+
+    doc = yaml.safe_load((REPO / "config" / "examples" / "inference-small.yaml").read_text())
+    (index, endpoint) = next(
+        (i, e) for i, e in enumerate(doc["serving"]["endpoints"]) if e.get("backend", "eks") == "eks"
+    )
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
+    endpoint["certificate_arn"] = arn
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    code, err = run_cli(path, capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        f"config error: {path}: serving.endpoints[{index}].certificate_arn: got {arn!r} (region us-east-1); "
+        f"allowed: a certificate in project.region {doc['project']['region']} (the load balancer's region)"
+    ]

@@ -114,3 +114,15 @@ def test_every_instance_type_we_know_is_one_ec2_knows() -> None:
     assert unknown_instance_type("m7i.xlage") == (
         "got 'm7i.xlage', which is not an EC2 instance type (did you mean m7i.xlarge or m7i.8xlarge?)"
     )
+
+
+def test_the_model_file_reader_agrees_with_botocores_own_loader() -> None:
+    """ec2_instance_types reads botocore's EC2 model file directly (synth speed); botocore's
+    session, which the AWS calls use, must give the same set."""
+    import botocore.session
+
+    from neuron_platform.ec2_instance_types import ec2_instance_types
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    assert ec2_instance_types() == frozenset(model.shape_for("InstanceType").enum)
+    assert len(ec2_instance_types()) > 1000

@@ -92,7 +92,7 @@ def test_no_shipped_pool_without_efa_gets_a_topology_request() -> None:
         ({"pool": "trn1-dev"}, "--pool", "got 'trn1-dev', which has no training runtime"),
         ({"pool": "nope"}, "--pool", "got 'nope', which is not a configured pool"),
         ({"instance_type": "trn2.48xlarge"}, "--instance-type", "runs whole trn1.32xlarge nodes"),
-        ({"namespace": "ml"}, "--namespace", "got ml; the queues and the training service account are in default"),
+        ({"namespace": "ml"}, "--namespace", "got ml; the queues and the training service account are in training"),
         ({"pool": "trn1n-efa", "topology": "required"}, "--topology", "pool trn1n-efa is not placed by network"),
     ],
 )

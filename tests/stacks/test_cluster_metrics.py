@@ -161,7 +161,8 @@ def test_keda_is_pinned_and_reads_only_the_workspace(inference_app: SynthesizedA
     assert statement["Resource"] == {"Fn::GetAtt": [workspace_id, "Arn"]}
     assert all(action.startswith("aps:") and "Write" not in action for action in statement["Action"])
     objs = manifests_by_name(inference_app.template_json(inference_app.platform.cluster))
-    assert objs[("ClusterTriggerAuthentication", "aws-pod-identity")]["spec"] == {"podIdentity": {"provider": "aws"}}
+    # No cluster-wide authentication: serving namespaces hold their own TriggerAuthentication.
+    assert not [k for k in objs if k[0] == "ClusterTriggerAuthentication"]
 
 
 def test_metrics_only_where_operations_or_eks_endpoints_need_them(synthesized: dict[str, SynthesizedApp]) -> None:

@@ -585,8 +585,8 @@ def test_one_queue_per_efa_training_pool_with_the_pools_capacity(training_app: S
     assert quota["vpc.amazonaws.com/efa"] == str(4 * trn1.efa_interfaces)
     local = objects(training_app, "LocalQueue")
     assert {n: q["metadata"]["namespace"] for n, q in local.items()} == {
-        "neuron-trn1-efa": "default",
-        "neuron-trn1n-efa": "default",
+        "neuron-trn1-efa": "training",
+        "neuron-trn1n-efa": "training",
     }
     flavors = objects(training_app, "ResourceFlavor")
     assert flavors["neuron-trn1-efa"]["spec"]["topologyName"] == "neuron-network"
@@ -634,16 +634,17 @@ def test_runtimes_wait_for_the_trainer_and_karpenter(training_app: SynthesizedAp
 
 def test_training_pods_get_scoped_compile_cache_access(training_app: SynthesizedApp) -> None:
     associations = resources(training_app.template(training_app.platform.cluster), "AWS::EKS::PodIdentityAssociation")
-    assert ("default", "neuron-training") in {
+    assert ("training", "neuron-training") in {
         (props(a)["Namespace"], props(a)["ServiceAccount"]) for a in associations.values()
     }
     policies = resources(training_app.template(training_app.platform.cluster), "AWS::IAM::Policy")
     (policy,) = [p for k, p in policies.items() if k.startswith("TrainingRoleDefaultPolicy")]
     statements = props(policy)["PolicyDocument"]["Statement"]
     objects_statement = next(s for s in statements if "s3:PutObject" in s["Action"])
-    assert objects_statement["Resource"] == "arn:aws:s3:::trn-train-neuron-cache/compile-cache*"
+    # The prefix is a folder: compile-cache/*, never compile-cache* (which matches compile-cache-other/...).
+    assert objects_statement["Resource"] == "arn:aws:s3:::trn-train-neuron-cache/compile-cache/*"
     list_statement = next(s for s in statements if s["Action"] == "s3:ListBucket")
-    assert list_statement["Condition"] == {"StringLike": {"s3:prefix": ["compile-cache*"]}}
+    assert list_statement["Condition"]["StringLike"] == {"s3:prefix": ["compile-cache/*"]}
     runtime = objects(training_app, "ClusterTrainingRuntime")["neuronx-trn1-efa"]["spec"]
     pod = runtime["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "neuron-training"
@@ -671,11 +672,18 @@ def test_lustre_reachable_from_cluster_nodes_only(training_app: SynthesizedApp) 
     stack_json = cluster_json(training_app)
     (cluster_id,) = [k for k, v in stack_json["Resources"].items() if v["Type"] == "AWS::EKS::Cluster"]
     groups = resources(training_app.template(training_app.platform.cluster), "AWS::EC2::SecurityGroup")
-    (group,) = [g for g in groups.values() if "FSx for Lustre" in props(g)["GroupDescription"]]
-    rules = props(group)["SecurityGroupIngress"]
+    ((group_id, group),) = [(k, g) for k, g in groups.items() if "FSx for Lustre" in props(g)["GroupDescription"]]
+    # Rules as their own resources, never inline: an inline rule naming the cluster's group
+    # would make the group, and so the file system, wait for the cluster (issue 16).
+    assert "SecurityGroupIngress" not in props(group)
+    ingress = resources(training_app.template(training_app.platform.cluster), "AWS::EC2::SecurityGroupIngress")
+    own = {"Fn::GetAtt": [group_id, "GroupId"]}
+    rules = [props(r) for r in ingress.values() if props(r)["GroupId"] == own]
     node_group = {"Fn::GetAtt": [cluster_id, "ClusterSecurityGroupId"]}
-    assert sorted((r["FromPort"], r["ToPort"]) for r in rules) == [(988, 988), (1018, 1023)]
-    assert all(r["SourceSecurityGroupId"] == node_group and r["IpProtocol"] == "tcp" for r in rules)
+    sources = {(r["FromPort"], r["ToPort"]): r["SourceSecurityGroupId"] for r in rules}
+    # From the nodes: the Lustre ports only; between file servers: LustreFileSystem's own rule.
+    assert sources == {(988, 988): node_group, (1018, 1023): node_group, (988, 1023): own}
+    assert all(r["IpProtocol"] == "tcp" for r in rules)
     assert "SecurityGroupEgress" not in props(group)  # no outbound beyond the self rules
 
 

@@ -35,7 +35,8 @@ version), ``neuron_data``, ``neuron_stack`` and ``neuron_matrix`` (the Neuron SD
 image of each pool and endpoint, from vendored upstream data), ``k8s`` (typed Kubernetes
 object builders), ``train_jobs`` (TrainJobs checked against the config), ``offerings`` (zone
 offering checks against EC2), ``ec2_instance_types`` (instance types botocore knows),
-``diagram`` (architecture diagram from ``cdk.out``), ``validation`` (shared validation
+``diagram`` (architecture diagram from ``cdk.out``), ``deploy_time`` (modelled deploy times
+from ``cdk.out``), ``validation`` (shared validation
 plumbing), ``exit_codes`` (the CLI's exit codes), ``node_runtime`` (the supported Node.js
 versions under the CDK) and ``assets`` (where the constructs' runtime code is found).
 ``python -m neuron_platform`` is the command line.

@@ -29,26 +29,29 @@ from neuron_platform.assets import runtime_asset
 from neuron_platform.capacity import plan_pool
 from neuron_platform.compile.client import (
     CompileCliError,
+    check_image_home,
     compile_stack_name,
     current_step,
     describe_outcome,
     find_pipeline,
     follow,
+    image_tags,
     registry_item,
     registry_items,
     size_job,
     start,
     table_lines,
 )
-from neuron_platform.compile.spec import image_tag, load_spec
+from neuron_platform.compile.spec import CompileSpec, load_spec
 from neuron_platform.config import ConfigError, EndpointPoolError, PlatformConfig, load_config
 from neuron_platform.diagram import diagram
 from neuron_platform.exit_codes import ExitCode
 from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 from neuron_platform.neuron_matrix import matrix_lines, rule_lines
-from neuron_platform.neuron_stack import NeuronStackError, Role, compile_toolchain
+from neuron_platform.neuron_stack import CompileToolchain, NeuronStackError, Role, compile_toolchain
 from neuron_platform.offerings import check_offerings, summarize
-from neuron_platform.serving.planner import PlanError, plan, plan_table
+from neuron_platform.serving.api_key import endpoint_api_key
+from neuron_platform.serving.planner import PlanError, ServingPlan, plan, plan_table
 from neuron_platform.serving.spec import ServingSpec
 from neuron_platform.train_jobs import TrainJobError, TrainJobRequest, build_train_job
 from neuron_platform.validation import format_error, read_yaml
@@ -198,15 +201,18 @@ def _compile(args: argparse.Namespace) -> int:
         session = _aws_session(args, config.project.region)
         pipeline = find_pipeline(session.client("cloudformation"), compile_stack_name(config.project.name))
         if args.action == "submit":
+            served = None
             if endpoint is not None:
                 # The endpoint's own compile spec: the artifacts its deployment points at.
                 served = config.plan_endpoint(endpoint)
-                account = session.client("sts").get_caller_identity()["Account"]
-                spec = served.compile_spec(f"{account}.dkr.ecr.{config.project.region}.amazonaws.com")
+                spec = served.compile_spec()
                 where = f"on pool {endpoint.pool}" if served.compile_placement == "cluster" else "on AWS Batch"
                 print(f"endpoint {endpoint.name}: compiling {where} for cache key {spec.cache_key()}")
             assert spec is not None
-            toolchain = compile_toolchain(image_tag(spec.image) or "", spec.sdk_version)
+            account = session.client("sts").get_caller_identity()["Account"]
+            check_image_home(spec.image, project=config.project.name, region=config.project.region, account=account)
+            tags = image_tags(session.client("ecr"), spec.image)
+            toolchain = _compile_toolchain(spec, tags, served)
             if endpoint is None and toolchain.engine != "optimum-neuron":
                 raise NeuronStackError(
                     "image",
@@ -238,12 +244,36 @@ def _compile(args: argparse.Namespace) -> int:
     except NeuronStackError as err:
         print(f"compile: {args.spec or args.endpoint}: {err.field}: {err}", file=sys.stderr)
         return 2
+    except PlanError as err:  # an endpoint without a pinned compile image
+        print(f"compile: {args.endpoint}: {err}", file=sys.stderr)
+        return ExitCode.INPUT
     except CompileCliError as err:
         print(f"compile {args.action}: {err}", file=sys.stderr)
         return err.code
     for line in lines:
         print(line, file=sys.stdout if code == 0 else sys.stderr)
     return code
+
+
+def _compile_toolchain(spec: CompileSpec, tags: list[str], served: ServingPlan | None) -> CompileToolchain:
+    """The toolchain of the compile image, from its tags in ECR (compile images carry their
+    serving image's tag); an endpoint's pinned image must carry that endpoint's serving tag."""
+    if served is not None and served.compile_image_tag not in tags:
+        raise NeuronStackError(
+            "compile_image",
+            f"got {spec.image!r}, tagged {', '.join(tags) or 'nothing'}; endpoint {served.spec.name} serves "
+            f"{served.serving_image}: build its compile image (make compile-image) and pin the reference it prints",
+        )
+    candidates = [served.compile_image_tag] if served is not None else tags
+    error: NeuronStackError | None = None
+    for tag in candidates:
+        try:
+            return compile_toolchain(tag, spec.sdk_version)
+        except NeuronStackError as err:
+            error = error or err
+    raise error or NeuronStackError(
+        "image", f"got {spec.image!r}; it has no tag in ECR (make compile-image tags it like its serving image)"
+    )
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -330,7 +360,9 @@ def _endpoint(args: argparse.Namespace) -> int:
             answer = client.chat_sagemaker(runtime, endpoint_name, spec.name, args.prompt, max_tokens=args.max_tokens)
         else:
             url = args.url or _ingress_url(spec.name, config.serving.namespace, bool(spec.certificate_arn))
-            answer = client.chat_http(url, spec.name, args.prompt, max_tokens=args.max_tokens)
+            # Every EKS endpoint requires its API key (Secrets Manager, read with your credentials).
+            key = endpoint_api_key(_aws_session(args, config.project.region), project=config.project.name, spec=spec)
+            answer = client.chat_http(url, spec.name, args.prompt, max_tokens=args.max_tokens, api_key=key)
     except CompileCliError as err:
         print(f"endpoint: {err}", file=sys.stderr)
         return err.code

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
-from aws_cdk.aws_iam import Policy
+from aws_cdk.aws_iam import ManagedPolicy, Policy
 
 from constructs import IConstruct
 
@@ -59,7 +59,7 @@ def _nag_part(part: Any) -> str:
     raise ValueError(f"cannot name {part!r} the way cdk-nag does")
 
 
-def acknowledge_wildcard_resources(policy: Policy, reason_for: Callable[[str], str]) -> list[str]:
+def acknowledge_wildcard_resources(policy: Policy | ManagedPolicy, reason_for: Callable[[str], str]) -> list[str]:
     """Acknowledge AwsSolutions-IAM5 once per wildcard resource in ``policy``, each with its own reason.
 
     ``reason_for`` gets the finding's resource (as cdk-nag prints it) and returns why

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from neuron_platform import facts
+from neuron_platform.compile import spec_rules
 from neuron_platform.ec2_instance_types import unknown_instance_type
 from neuron_platform.neuron_stack import NeuronStackError, PoolStack, resolve_pool
 from neuron_platform.serving.planner import PlanError, ServingPlan, plan
@@ -398,18 +399,48 @@ class SharedStorageConfig(StrictModel):
         return value
 
 
+# Namespaces training may not share: Kubernetes' own, and those the platform creates for its
+# components (their Pod Security level and network policies are not the training ones).
+RESERVED_NAMESPACES = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "kubeflow-system",
+        "kueue-system",
+        "keda",
+        "neuron-monitor",
+        "neuron-healthcheck-system",
+    }
+)
+
+
 class TrainingConfig(StrictModel):
     """Distributed training on the EFA pools (Kubeflow Trainer with a Neuron runtime)."""
 
     enabled: bool = Field(default=False, description="Install Kubeflow Trainer and a Neuron runtime per EFA pool.")
     namespace: Annotated[str, _dns_label(63)] = Field(
-        default="default", description="Namespace of TrainJobs; its neuron-training service account gets S3 access."
+        default="training",
+        description="Namespace of TrainJobs, created by the platform (Pod Security baseline, default-deny "
+        "network policies); its neuron-training service account gets S3 access.",
     )
     compile_cache_url: str | None = Field(
         default=None, description="s3://bucket/prefix for NEURON_COMPILE_CACHE_URL; unset keeps the cache on the node."
     )
 
     shared_storage: SharedStorageConfig = Field(default_factory=SharedStorageConfig)
+
+    @field_validator("namespace")
+    @classmethod
+    def _own_namespace(cls, value: str) -> str:
+        if value in RESERVED_NAMESPACES:
+            raise ValueError(
+                f"got {value!r}; allowed: a namespace of its own (e.g. training), not one Kubernetes or the "
+                f"platform already uses ({', '.join(sorted(RESERVED_NAMESPACES))}): the platform creates it with "
+                "its Pod Security level and network policies"
+            )
+        return value
 
     @field_validator("compile_cache_url")
     @classmethod
@@ -440,6 +471,11 @@ class CompileConfig(StrictModel):
     hf_token_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret holding a Hugging Face token for gated models."
     )
+    model_bucket_account: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="Account that must own the model_buckets (default: the deploying account).",
+    )
 
     @field_validator("instance_types")
     @classmethod
@@ -463,6 +499,20 @@ class ServingConfig(StrictModel):
 
     namespace: Annotated[str, _dns_label(63)] = Field(default="serving", description="Namespace of EKS endpoints.")
     endpoints: list[ServingSpec] = Field(default_factory=list)
+
+    @field_validator("namespace")
+    @classmethod
+    def _own_namespace(cls, value: str) -> str:
+        # The serving stack labels this namespace for Pod Security and puts default-deny
+        # network policies in it: never a namespace Kubernetes or another part uses.
+        from neuron_platform.k8s.compile import COMPILE_NAMESPACE  # here: k8s modules import config
+
+        taken = RESERVED_NAMESPACES | {COMPILE_NAMESPACE}
+        if value in taken:
+            raise ValueError(
+                f"got {value!r}; allowed: a namespace of its own (e.g. serving), not one of {', '.join(sorted(taken))}"
+            )
+        return value
 
 
 class PrometheusConfig(StrictModel):
@@ -686,6 +736,12 @@ def _semantic_issues(cfg: PlatformConfig) -> Iterable[Issue]:
             "training.enabled",
             "got true, but no pool has purpose: training and efa: true; add one (multi-node training runs on EFA pools)",
         )
+    if cfg.training.enabled and cfg.eks_endpoints and cfg.training.namespace == cfg.serving.namespace:
+        yield Issue(
+            "training.namespace",
+            f"got {cfg.training.namespace!r}, the namespace of the EKS endpoints (serving.namespace); allowed: "
+            "another namespace (each has its own network policies and Pod Identity roles)",
+        )
     storage = cfg.training.shared_storage
     if storage.enabled and not cfg.training.enabled:
         yield Issue("training.shared_storage.enabled", "got true; allowed only with training.enabled: true")
@@ -707,6 +763,13 @@ def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
         where = f"serving.endpoints[{i}]"
         if endpoint.name in names[:i]:
             yield Issue(f"{where}.name", f"got {endpoint.name!r}; endpoint names must be unique")
+        certificate_region = endpoint.certificate_arn.split(":")[3] if endpoint.certificate_arn else None
+        if certificate_region is not None and certificate_region != cfg.project.region:
+            yield Issue(
+                f"{where}.certificate_arn",
+                f"got {endpoint.certificate_arn!r} (region {certificate_region}); allowed: a certificate in "
+                f"project.region {cfg.project.region} (the load balancer's region)",
+            )
         if endpoint.backend == "eks":
             try:
                 pool = cfg.endpoint_pool(endpoint)
@@ -725,6 +788,13 @@ def _serving_issues(cfg: PlatformConfig) -> Iterable[Issue]:
                 pool_stack(pool)
             except NeuronStackError:
                 continue  # reported under pools[]
+        if endpoint.compile_image is not None:
+            image_problems = spec_rules.compile_image_problems(
+                endpoint.compile_image, repository_name=f"{cfg.project.name}-neuron", region=cfg.project.region
+            )
+            yield from (Issue(f"{where}.compile_image", problem) for problem in image_problems)
+            if image_problems:
+                continue
         try:
             cfg.plan_endpoint(endpoint)
         except NeuronStackError as err:

@@ -15,18 +15,23 @@ nothing else. The engine that serves is the engine that compiles (``ENGINE``):
 Environment:
 
 - ``SPEC_JSON``: the validated compile spec; ``CACHE_KEY``: its cache key.
-- ``ARTIFACTS_URL``: ``s3://bucket/artifacts/<cache key>/``, where the outputs go.
+- ``OUTPUT_URL``: ``s3://bucket/staging/<cache key>/<execution>/``, where the outputs go. The
+  job's role can write nothing else but the Neuron cache: the pipeline's promote step checks
+  every file's sha256 against the manifest and copies them to ``artifacts/<cache key>/``.
 - ``ENGINE``: one of the engines above (default ``optimum-neuron``).
 - ``EXPECTED_NEURONX_CC`` / ``EXPECTED_RUNTIME`` (optional): the compiler and runtime the
   spec's SDK ships (from the Neuron release manifest); the job refuses an image that
   carries others.
 - ``NEURON_COMPILE_CACHE_URL``: the shared Neuron persistent cache (``s3://.../neuron-cache/``).
 - ``WORK_DIR`` (default ``/work``): local scratch for the weights and the compiled model.
-- ``HF_TOKEN`` (optional): for gated Hugging Face models.
+- ``HF_TOKEN_SECRET_ARN`` (optional): the Secrets Manager secret holding a Hugging Face token
+  for gated models, read with the job's own role. The token goes to the download and
+  nowhere else: not into the environment, not to the compiler (which runs with
+  ``HF_HUB_OFFLINE=1`` on the downloaded files).
 
 Exit codes say what failed, and the last line on stderr says why:
-2 bad spec, 3 model not found, 4 compiler failed, 5 disk full, 6 upload failed,
-7 the image's toolchain is not the spec's SDK.
+2 bad spec, 3 model not found (or an S3 key that would land outside the model directory),
+4 compiler failed, 5 disk full, 6 upload failed, 7 the image's toolchain is not the spec's SDK.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ VLLM_COMPILE = Path(__file__).resolve().parent / "vllm_compile.py"
 COMPILED_SUBDIR = "neuron"
 MODEL_SUBDIR = "model"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+# Hugging Face credentials never reach the compiler: it works on the downloaded files only.
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_SECRET_ARN")
 
 
 class JobError(Exception):
@@ -106,7 +113,8 @@ def export_command(spec: Mapping[str, Any], model_dir: Path, output_dir: Path) -
 
 
 def compiler_env(spec: Mapping[str, Any], base: Mapping[str, str]) -> dict[str, str]:
-    env = dict(base)
+    env = {k: v for k, v in base.items() if k not in TOKEN_VARIABLES}
+    env["HF_HUB_OFFLINE"] = "1"
     flags = " ".join(spec.get("compiler_flags") or [])
     if flags:
         env["NEURON_CC_FLAGS"] = f"{env['NEURON_CC_FLAGS']} {flags}".strip() if env.get("NEURON_CC_FLAGS") else flags
@@ -245,7 +253,24 @@ def build_manifest(
     }
 
 
-def fetch_model(spec: Mapping[str, Any], target: Path, s3: Any, hf_download: Callable[..., str] | None = None) -> Path:
+def model_file(target: Path, relative: str) -> Path:
+    """Where an S3 object of the model goes: inside ``target``, or nowhere."""
+    parts = relative.split("/")
+    bad = not relative or relative.startswith("/") or "\\" in relative or any(p in ("", ".", "..") for p in parts)
+    destination = (target / relative).resolve()
+    if bad or not destination.is_relative_to(target.resolve()):
+        raise JobError(EXIT_MODEL_NOT_FOUND, f"refusing S3 object {relative!r}: it would land outside {target}")
+    return destination
+
+
+def fetch_model(
+    spec: Mapping[str, Any],
+    target: Path,
+    s3: Any,
+    hf_download: Callable[..., str] | None = None,
+    *,
+    hf_token: str | None = None,
+) -> Path:
     """Weights on local disk: a Hugging Face snapshot at the pinned revision, or an S3 prefix."""
     model = spec["model"]
     if model.get("hf_id"):
@@ -254,7 +279,9 @@ def fetch_model(spec: Mapping[str, Any], target: Path, s3: Any, hf_download: Cal
 
             hf_download = snapshot_download
         try:
-            return Path(hf_download(repo_id=model["hf_id"], revision=model["revision"], local_dir=str(target)))
+            return Path(
+                hf_download(repo_id=model["hf_id"], revision=model["revision"], local_dir=str(target), token=hf_token)
+            )
         except Exception as err:  # huggingface_hub raises several not-found and auth errors
             raise JobError(
                 EXIT_MODEL_NOT_FOUND,
@@ -269,8 +296,9 @@ def fetch_model(spec: Mapping[str, Any], target: Path, s3: Any, hf_download: Cal
     ]
     if not keys:
         raise JobError(EXIT_MODEL_NOT_FOUND, f"no objects under {model['s3_uri']}")
-    for key in keys:
-        destination = target / key[len(source.prefix) :]
+    # Every key checked before anything is written: one bad key refuses the whole source.
+    destinations = {key: model_file(target, key[len(source.prefix) :]) for key in keys}
+    for key, destination in destinations.items():
         destination.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(source.bucket, key, str(destination))
     return target
@@ -300,13 +328,14 @@ def run(
     hf_download: Callable[..., str] | None = None,
     log: Any = print,
     toolchain: Callable[[], Mapping[str, str | None]] = installed_toolchain,
+    hf_token: str | None = None,
 ) -> int:
     try:
         spec = json.loads(env["SPEC_JSON"])
         cache_key = env["CACHE_KEY"]
-        destination = S3Url.parse(env["ARTIFACTS_URL"])
+        destination = S3Url.parse(env["OUTPUT_URL"])
     except (KeyError, json.JSONDecodeError) as err:
-        raise JobError(EXIT_BAD_SPEC, f"SPEC_JSON, CACHE_KEY and ARTIFACTS_URL are required ({err})") from None
+        raise JobError(EXIT_BAD_SPEC, f"SPEC_JSON, CACHE_KEY and OUTPUT_URL are required ({err})") from None
     engine = env.get("ENGINE", "optimum-neuron")
     if engine not in ENGINES:
         raise JobError(EXIT_BAD_SPEC, f"ENGINE: got {engine!r}; allowed: {', '.join(ENGINES)}")
@@ -319,7 +348,7 @@ def run(
     model_dir.mkdir(parents=True, exist_ok=True)
     log(f"compile {cache_key}: fetching {spec['model'].get('hf_id') or spec['model'].get('s3_uri')}")
     try:
-        local_model = fetch_model(spec, model_dir, s3, hf_download)
+        local_model = fetch_model(spec, model_dir, s3, hf_download, hf_token=hf_token)
     except OSError as err:
         if err.errno == errno.ENOSPC:
             raise JobError(EXIT_DISK_FULL, f"disk full in {work} while fetching the model") from None
@@ -348,22 +377,35 @@ def run(
     manifest = build_manifest(
         output_dir, cache_key=cache_key, spec=spec, compile_seconds=elapsed, engine=engine, toolchain=found
     )
-    log(f"compile: {len(manifest['files'])} files in {elapsed:.0f} s; uploading to {env['ARTIFACTS_URL']}")
+    log(f"compile: {len(manifest['files'])} files in {elapsed:.0f} s; uploading to {env['OUTPUT_URL']}")
     upload(s3, output_dir, manifest, destination)
     log(f"compile {cache_key}: done")
     return 0
+
+
+def hugging_face_token(env: Mapping[str, str], secrets: Any) -> str | None:
+    """The token in ``HF_TOKEN_SECRET_ARN``, read with the job's own role (None without one)."""
+    arn = env.get("HF_TOKEN_SECRET_ARN")
+    if not arn:
+        return None
+    try:
+        return str(secrets.get_secret_value(SecretId=arn)["SecretString"]).strip()
+    except Exception as err:  # botocore raises ClientError, EndpointConnectionError, ...
+        raise JobError(EXIT_MODEL_NOT_FOUND, f"cannot read the Hugging Face token secret {arn}: {err}") from None
 
 
 def main() -> int:
     import boto3
 
     try:
-        # On the cluster the token comes from Secrets Manager through the pod's own role
-        # (Batch injects it as HF_TOKEN); huggingface_hub reads HF_TOKEN from the environment.
-        if not os.environ.get("HF_TOKEN") and os.environ.get("HF_TOKEN_SECRET_ARN"):
-            secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["HF_TOKEN_SECRET_ARN"])
-            os.environ["HF_TOKEN"] = secret["SecretString"]
-        return run(os.environ, boto3.client("s3"))
+        # Batch and the pod pass the secret's ARN, never the token; the job's role reads it.
+        token = (
+            hugging_face_token(os.environ, boto3.client("secretsmanager"))
+            if os.environ.get("HF_TOKEN_SECRET_ARN")
+            else None
+        )
+        env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}
+        return run(env, boto3.client("s3"), hf_token=token)
     except JobError as err:
         print(f"compile failed: {err}", file=sys.stderr)
         return err.code

@@ -5,8 +5,10 @@ those compiles on the cluster, on a node of the endpoint's own pool. Two actions
 the state machine:
 
 - ``start``: fill the endpoint's Job template (``job_templates.json``, generated at synthesis
-  from the endpoint's plan: node, devices, toolchain) with this run's job name, image, spec,
-  cache key and artifact location, and create the Job.
+  from the endpoint's plan: node, devices, toolchain and the pinned compile image) with this
+  run's job name, spec, cache key and staging location, and create the Job. The run's spec
+  must name the endpoint's pinned image (``<repository>@sha256:...``): the cache key the
+  pipeline computed from it is then the key serving computes, and the Job runs exactly it.
 - ``status``: ``RUNNING``, ``SUCCEEDED``, or ``FAILED`` with the reason and the pod's last
   log lines.
 
@@ -34,7 +36,7 @@ from typing import Any
 TEMPLATES_FILE = Path(__file__).resolve().parent / "job_templates.json"
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - the token format, not a secret
 LOG_LINES = 20
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_REFERENCE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 
 
 class ClusterJobError(Exception):
@@ -103,20 +105,25 @@ def start(event: Mapping[str, Any], env: Mapping[str, str], kube: Kubernetes, te
         raise ClusterJobError(
             f"endpoint: got {endpoint!r}; this pipeline compiles on the cluster for {sorted(templates)}"
         )
-    spec = event["spec"]
-    tag = str(spec["image"]).rpartition(":")[2]
-    if not _TAG.match(tag) or tag != templates[endpoint]["tag"]:
+    pinned = templates[endpoint].get("image")
+    if not pinned:
         raise ClusterJobError(
-            f"spec.image: got tag {tag!r}; endpoint {endpoint} compiles in {env['IMAGE_REPOSITORY']}:"
-            f"{templates[endpoint]['tag']} (its serving image's tag)"
+            f"endpoint {endpoint} has no pinned compile image in the deployed compile stack: build it (make "
+            "compile-image), set the endpoint's compile_image and deploy the compile stack"
+        )
+    image = str(event["spec"]["image"])
+    if image != pinned or not _DIGEST_REFERENCE.match(image) or not image.startswith(env["IMAGE_REPOSITORY"] + "@"):
+        raise ClusterJobError(
+            f"spec.image: got {image!r}; endpoint {endpoint} compiles in its pinned image {pinned} "
+            "(deploy the compile stack after changing compile_image)"
         )
     name = job_name(str(event["executionId"]))
     values = {
         "__JOB_NAME__": name,
-        "__IMAGE__": f"{env['IMAGE_REPOSITORY']}:{tag}",
+        "__IMAGE__": pinned,
         "__SPEC_JSON__": str(event["specJson"]),
         "__CACHE_KEY__": str(event["cacheKey"]),
-        "__ARTIFACTS_URL__": str(event["artifactsUrl"]),
+        "__OUTPUT_URL__": str(event["outputUrl"]),
         "__CACHE_URL__": env["CACHE_URL"],
     }
     job = fill(templates[endpoint]["job"], values)

@@ -1,9 +1,15 @@
-"""Step 1 of the compile pipeline: check the spec's shape and derive the cache key.
+"""Step 1 of the compile pipeline: check the spec and derive the cache key and the run's locations.
 
 The CLI validates specs fully (pydantic and the facts) before it starts an execution;
-this handler guards the state machine against anything else that starts one, so the
-later steps can trust the fields they use. Raises ``InvalidSpec`` (the state machine
-catches it and records the failure).
+this handler guards the state machine against anything else that starts one, with the same
+rules: ``spec_rules.py`` is the library's ``neuron_platform.compile.spec_rules``, copied
+beside this file at synth (as ``cache_key.py`` is). Beyond the CLI it knows the pipeline's
+own image repository (``IMAGE_REPOSITORY``): the spec's image must be in it, by digest.
+Raises ``InvalidSpec`` (the state machine catches it and records the failure).
+
+Event: ``{"input": <the execution input>, "executionName": <the execution's name>}``.
+The job writes to ``staging/<cache key>/<execution name>/`` (``outputUrl``); only the
+promote step, after checking every file's sha256, copies them to ``artifacts/<cache key>/``.
 """
 
 from __future__ import annotations
@@ -14,61 +20,30 @@ import re
 from typing import Any
 
 from cache_key import cache_key
+from spec_rules import spec_problems
 
-TARGETS = ("inf2", "trn1", "trn2")
-DTYPES = ("bfloat16", "float16")
 ENGINES = ("vllm-nxdi", "vllm-neuron", "optimum-neuron")
 VERSION = re.compile(r"^\d+(\.\d+){1,4}$")
+EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 # Without sizing from the CLI: enough for models up to about 8B parameters.
 DEFAULT_MEMORY_GIB = 64
 DEFAULT_VCPUS = 8
-INTEGERS = {"batch_size": (1, 256), "sequence_length": (128, 131072), "tensor_parallel_size": (1, 128)}
 
 
 class InvalidSpec(Exception):
     """The spec cannot be compiled as given."""
 
 
-def check(spec: Any) -> list[str]:
-    if not isinstance(spec, dict):
-        return ["spec: expected a mapping"]
-    problems: list[str] = []
-    model = spec.get("model")
-    if not isinstance(model, dict) or bool(model.get("hf_id")) == bool(model.get("s3_uri")):
-        problems.append("model: give exactly one of hf_id (with revision) or s3_uri")
-    elif model.get("hf_id") and not model.get("revision"):
-        problems.append("model.revision: required with hf_id")
-    if spec.get("task") != "text-generation":
-        problems.append(f"task: got {spec.get('task')!r}; allowed: text-generation")
-    if spec.get("target") not in TARGETS:
-        problems.append(f"target: got {spec.get('target')!r}; allowed: {', '.join(TARGETS)}")
-    if spec.get("dtype") not in DTYPES:
-        problems.append(f"dtype: got {spec.get('dtype')!r}; allowed: {', '.join(DTYPES)}")
-    for name, (low, high) in INTEGERS.items():
-        value = spec.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            problems.append(f"{name}: got {value!r}; allowed: an integer from {low} to {high}")
-    flags = spec.get("compiler_flags", [])
-    if not isinstance(flags, list) or not all(isinstance(f, str) and f.startswith("--") for f in flags):
-        problems.append("compiler_flags: expected a list of --flags")
-    for name in ("sdk_version", "image"):
-        if not isinstance(spec.get(name), str) or not spec[name]:
-            problems.append(f"{name}: required")
-    image = spec.get("image")
-    if (
-        isinstance(image, str)
-        and "@sha256:" not in image
-        and image.rsplit("/", 1)[-1].partition(":")[2] in ("", "latest")
-    ):
-        problems.append("image: pin a tag or digest, not latest")
-    return problems
+def check(spec: Any, repository: str | None = None) -> list[str]:
+    """The library's rules (``spec_rules``), with the image held to ``repository``."""
+    return spec_problems(spec, repository=repository)
 
 
 def neuron(event: dict[str, Any], cluster_endpoints: list[str]) -> tuple[dict[str, str], str, str]:
     """The engine and toolchain the CLI derived from the Neuron data, and where the compile runs.
 
     vLLM engines compile on the cluster, for a configured endpoint (its Job template fixes
-    the node and devices); optimum-neuron exports on Batch.
+    the node, the devices and the image); optimum-neuron exports on Batch.
     """
     given = event.get("neuron")
     if not isinstance(given, dict):
@@ -93,6 +68,8 @@ def neuron(event: dict[str, Any], cluster_endpoints: list[str]) -> tuple[dict[st
 def resources(event: dict[str, Any], max_memory_gib: int) -> tuple[int, int]:
     """Memory (GiB) and vCPUs for the compile job: what the CLI sized from the facts, within bounds."""
     requested = event.get("resources") or {}
+    if not isinstance(requested, dict):
+        raise InvalidSpec(f"resources: got {requested!r}; expected a mapping")
     memory = requested.get("memory_gib", DEFAULT_MEMORY_GIB)
     vcpus = requested.get("vcpus", DEFAULT_VCPUS)
     for name, value, high in (("memory_gib", memory, max_memory_gib), ("vcpus", vcpus, 192)):
@@ -102,8 +79,14 @@ def resources(event: dict[str, Any], max_memory_gib: int) -> tuple[int, int]:
 
 
 def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    spec = event.get("spec")
-    problems = check(spec)
+    given = event.get("input")
+    if not isinstance(given, dict):
+        raise InvalidSpec("input: expected the execution input, a mapping with spec, neuron and resources")
+    execution = str(event.get("executionName", ""))
+    if not EXECUTION_NAME.match(execution):
+        raise InvalidSpec(f"executionName: got {execution!r}; allowed: a Step Functions execution name")
+    spec = given.get("spec")
+    problems = check(spec, os.environ["IMAGE_REPOSITORY"])
     if problems:
         raise InvalidSpec("; ".join(problems))
     assert isinstance(spec, dict)
@@ -111,9 +94,11 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     key = cache_key(spec)
     bucket = os.environ["ARTIFACTS_BUCKET"]
     # MAX_MEMORY_GIB: what the largest compile machine can give one container (set by CompilePipeline).
-    memory_gib, vcpus = resources(event, int(os.environ["MAX_MEMORY_GIB"]))
+    memory_gib, vcpus = resources(given, int(os.environ["MAX_MEMORY_GIB"]))
     cluster_endpoints = [e for e in os.environ.get("CLUSTER_ENDPOINTS", "").split(",") if e]
-    toolchain, placement, endpoint = neuron(event, cluster_endpoints)
+    toolchain, placement, endpoint = neuron(given, cluster_endpoints)
+    artifacts_prefix = f"{os.environ['ARTIFACTS_PREFIX']}{key}/"
+    staging_prefix = f"{os.environ['STAGING_PREFIX']}{key}/{execution}/"
     return {
         "neuron": toolchain,
         "placement": placement,
@@ -124,7 +109,11 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
         "modelName": spec["model"].get("hf_id") or spec["model"]["s3_uri"],
         "spec": spec,
         "specJson": json.dumps(spec, sort_keys=True),
-        "artifactsUrl": f"s3://{bucket}/{os.environ['ARTIFACTS_PREFIX']}{key}/",
-        "artifactsPrefix": f"{os.environ['ARTIFACTS_PREFIX']}{key}/",
         "bucket": bucket,
+        # Where the job writes (its role may write nothing else of the bucket but the Neuron cache).
+        "outputUrl": f"s3://{bucket}/{staging_prefix}",
+        "stagingPrefix": staging_prefix,
+        # Where the promote step copies what it verified; serving reads only this.
+        "artifactsUrl": f"s3://{bucket}/{artifacts_prefix}",
+        "artifactsPrefix": artifacts_prefix,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from collections.abc import Iterator
@@ -27,9 +28,13 @@ SPEC: dict[str, Any] = {
     "sequence_length": 4096,
     "tensor_parallel_size": 8,
     "sdk_version": "2.26.1",
-    # A compile image carries its serving image's tag: here the SageMaker optimum-neuron image.
-    "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:0.11.0-optimum0.4.5-neuronx-py310-sdk2.26.1-ubuntu22.04",
+    # The compile stack's repository, by digest (the fixture pushes images to moto's ECR).
+    "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron@sha256:" + "1" * 64,
 }
+REPOSITORY = "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron"
+# Compile images carry their serving image's tag: the SageMaker optimum-neuron one, and vLLM 0.13.0 on SDK 2.28.0.
+OPTIMUM_TAG = "0.11.0-optimum0.4.5-neuronx-py310-sdk2.26.1-ubuntu22.04"
+VLLM_TAG = "0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
 # What the Neuron data says SDK 2.26.1 ships (n2-manifest.json).
 SDK_2_26_1 = {"engine": "optimum-neuron", "neuronxCc": "2.21.33363.0", "runtime": "2.28.23.0"}
 CONFIG: dict[str, Any] = {
@@ -194,7 +199,42 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
             AttributeDefinitions=[{"AttributeName": "cache_key", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        yield {"config": str(config), "spec": str(spec), "dynamodb": dynamodb, "sfn_setup": sfn_setup, "stubs": stubs}
+        images = _push_images(boto3.client("ecr", region_name="us-west-2"))
+        spec.write_text(yaml.safe_dump(SPEC | {"image": images[OPTIMUM_TAG]}))
+        yield {
+            "config": str(config),
+            "spec": str(spec),
+            "dynamodb": dynamodb,
+            "sfn_setup": sfn_setup,
+            "stubs": stubs,
+            "images": images,
+        }
+
+
+def _push_images(ecr: Any) -> dict[str, str]:
+    """The compile stack's repository in moto's ECR, with one compile image per serving tag."""
+    ecr.create_repository(repositoryName="inf-small-neuron")
+    images = {}
+    for number, tag in enumerate((OPTIMUM_TAG, VLLM_TAG)):
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1,
+                "digest": "sha256:" + "0" * 64,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 1,
+                    "digest": "sha256:" + str(number + 1) * 64,
+                }
+            ],
+        }
+        image = ecr.put_image(repositoryName="inf-small-neuron", imageManifest=json.dumps(manifest), imageTag=tag)
+        images[tag] = f"{REPOSITORY}@{image['image']['imageId']['imageDigest']}"
+    return images
 
 
 def test_find_pipeline_reads_the_stack_outputs() -> None:
@@ -316,7 +356,7 @@ def test_submit_refuses_a_vllm_spec_without_its_endpoint(
     aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     vllm = tmp_path / "vllm.yaml"
-    image = "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
+    image = aws["images"][VLLM_TAG]
     vllm.write_text(yaml.safe_dump(SPEC | {"sdk_version": "2.28.0", "image": image}))
     assert main(["compile", "submit", str(vllm), "--config", aws["config"]]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
@@ -327,12 +367,42 @@ def test_submit_refuses_an_image_tag_of_another_sdk(
     aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other = tmp_path / "other.yaml"
-    other.write_text(yaml.safe_dump(SPEC | {"sdk_version": "2.28.0"}))
+    other.write_text(yaml.safe_dump(SPEC | {"sdk_version": "2.28.0", "image": aws["images"][OPTIMUM_TAG]}))
     assert main(["compile", "submit", str(other), "--config", aws["config"]]) == 2
     assert capsys.readouterr().err.strip() == (
         f"compile: {other}: sdk_version: got '2.28.0'; image tag "
         "0.11.0-optimum0.4.5-neuronx-py310-sdk2.26.1-ubuntu22.04 is Neuron SDK 2.26.1; allowed: 2.26.1"
     )
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (
+            f"{REPOSITORY}@sha256:{'9' * 64}",
+            f"compile submit: image: {REPOSITORY}@sha256:{'9' * 64} is not in {REPOSITORY}: build and push it with "
+            "make compile-image, then use the reference it prints",
+        ),
+        (
+            f"210987654321.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron@sha256:{'9' * 64}",
+            "compile submit: image: got '210987654321.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron@sha256:"
+            f"{'9' * 64}'; these credentials are account 123456789012's, whose pipeline compiles only images of its "
+            "own repository",
+        ),
+        (
+            f"123456789012.dkr.ecr.us-west-2.amazonaws.com/other-neuron@sha256:{'9' * 64}",
+            "compile submit: image: got '123456789012.dkr.ecr.us-west-2.amazonaws.com/other-neuron@sha256:"
+            f"{'9' * 64}'; allowed: an image of repository inf-small-neuron (the compile stack's)",
+        ),
+    ],
+)
+def test_submit_refuses_an_image_the_pipeline_would_not_run(
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], image: str, message: str
+) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(SPEC | {"image": image}))
+    assert main(["compile", "submit", str(other), "--config", aws["config"]]) == 2
+    assert capsys.readouterr().err.strip() == message
 
 
 def test_status_of_a_running_compile(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -431,11 +501,27 @@ def test_the_submitted_spec_gets_the_key_the_library_computes() -> None:
     assert cache_key(json.loads(recorder.sent["input"])["spec"]) == spec.cache_key()
 
 
-def test_submit_an_endpoints_compile_spec(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def _pin(monkeypatch: pytest.MonkeyPatch, images: dict[str, str]) -> None:
+    """Pin the example endpoints' compile images (configuration wiring of issue 15 pending)."""
+    from neuron_platform.config import PlatformConfig
+
+    real = PlatformConfig.plan_endpoint
+
+    def pinned(self: PlatformConfig, spec: Any) -> Any:
+        served = real(self, spec)
+        return dataclasses.replace(served, compile_image=images[served.compile_image_tag])
+
+    monkeypatch.setattr(PlatformConfig, "plan_endpoint", pinned)
+
+
+def test_submit_an_endpoints_compile_spec(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """compile submit --endpoint compiles exactly what the endpoint's deployment will load."""
     from neuron_platform.config import load_config
     from tests.conftest import REPO
 
+    _pin(monkeypatch, aws["images"])
     example = str(REPO / "config" / "examples" / "inference-small.yaml")
     config = load_config(example)
     spec = config.endpoint("llama3-8b")
@@ -459,17 +545,46 @@ def test_submit_an_endpoints_compile_spec(aws: dict[str, Any], capsys: pytest.Ca
     assert out[0] == f"endpoint llama3-8b: compiling on pool inf2-large for cache key {expected_key}"
     payload = json.loads(sent["input"])
     submitted = payload["spec"]
-    # moto's STS account; the key ignores the registry host, so the pipeline files it under the same key.
-    # The compile image carries the serving image's tag: vLLM 0.13.0 on SDK 2.28.0 (NxD Inference on inf2).
-    assert submitted["image"] == (
-        "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04"
-    )
+    # The endpoint's pinned compile image (vLLM 0.13.0 on SDK 2.28.0, NxD Inference on inf2), by digest.
+    assert submitted["image"] == aws["images"][VLLM_TAG]
     assert submitted["sdk_version"] == "2.28.0"
     assert payload["neuron"] == {"engine": "vllm-nxdi", "neuronxCc": "2.23.6484.0", "runtime": "2.30.51.0"}
     assert payload["endpoint"] == "llama3-8b"  # it compiles on that endpoint's pool
     from neuron_platform.compile.cache_key import cache_key
 
     assert cache_key(submitted) == expected_key
+
+
+def test_an_unpinned_endpoint_says_how_to_pin_it(
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import REPO
+
+    data = yaml.safe_load((REPO / "config" / "examples" / "inference-small.yaml").read_text())
+    for endpoint in data["serving"]["endpoints"]:
+        endpoint.pop("compile_image", None)
+    example = tmp_path / "unpinned.yaml"
+    example.write_text(yaml.safe_dump(data))
+    assert main(["compile", "submit", "--endpoint", "llama3-8b", "--config", str(example)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        "compile: llama3-8b: compile_image: endpoint llama3-8b has no pinned compile image; build it with make "
+        "compile-image ENDPOINT=llama3-8b (FROM "
+    )
+
+
+def test_an_endpoint_pinned_to_another_serving_tag_is_refused(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SageMaker endpoint pinned to the vLLM compile image: a digest of the right repository, the wrong image."""
+    from tests.conftest import REPO
+
+    swapped = {OPTIMUM_TAG: aws["images"][VLLM_TAG], VLLM_TAG: aws["images"][OPTIMUM_TAG]}
+    _pin(monkeypatch, swapped)
+    example = str(REPO / "config" / "examples" / "inference-small.yaml")
+    assert main(["compile", "submit", "--endpoint", "llama3-8b-sm", "--config", example]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"compile: llama3-8b-sm: compile_image: got '{aws['images'][VLLM_TAG]}', tagged {VLLM_TAG}")
 
 
 def test_submit_needs_a_spec_or_an_endpoint(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,7 @@ BASE: dict[str, Any] = {
     "sequence_length": 4096,
     "tensor_parallel_size": 8,
     "sdk_version": "2.26.1",
-    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-compile:inf2-sdk2.26.1",
+    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-neuron@sha256:" + "1" * 64,
 }
 MACHINES = ["r7i.4xlarge", "r7i.8xlarge", "r7i.16xlarge"]
 
@@ -95,8 +95,19 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "latest-image",
         spec(image="public.ecr.aws/neuron/compile:latest"),
-        "image: got 'public.ecr.aws/neuron/compile:latest'; allowed: registry/repository:tag or @sha256:digest, not latest",
+        "image: got 'public.ecr.aws/neuron/compile:latest'; allowed: an image of the compile stack's ECR repository "
+        "by digest, <account>.dkr.ecr.<region>.amazonaws.com/<project>-neuron@sha256:<64 hex digits> "
+        "(make compile-image prints it)",
     ),
+    (
+        "tagged-image",  # a tag can be re-pushed; only a digest names one image
+        spec(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-neuron:0.13.0"),
+        "image: got '123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-neuron:0.13.0'; allowed: an image of the "
+        "compile stack's ECR repository by digest, <account>.dkr.ecr.<region>.amazonaws.com/<project>-neuron@sha256:"
+        "<64 hex digits> (make compile-image prints it)",
+    ),
+    ("sdk-not-a-release", spec(sdk_version="x"), "sdk_version: got 'x'; allowed: a Neuron SDK release like 2.26.1"),
+    ("batch-out-of-range", spec(batch_size=0), "batch_size: got 0; allowed: an integer from 1 to 256"),
     (
         "shell-in-flag",
         spec(compiler_flags=["--optlevel=2; rm -rf /"]),
@@ -161,6 +172,7 @@ def test_load_spec_from_yaml(tmp_path: Path) -> None:
 
 
 def test_committed_example_specs_are_valid_for_the_example_config() -> None:
+    from neuron_platform.compile.spec_rules import compile_image_problems
     from neuron_platform.config import load_config
     from tests.conftest import REPO
 
@@ -169,7 +181,8 @@ def test_committed_example_specs_are_valid_for_the_example_config() -> None:
     assert specs
     for path in specs:
         loaded = load_spec(path, compile_machines=config.compile.instance_types)
-        assert loaded.image.split("/", 1)[1].startswith(f"{config.project.name}-neuron:"), path
+        repository = f"{config.project.name}-neuron"
+        assert compile_image_problems(loaded.image, repository_name=repository, region=config.project.region) == []
 
 
 @pytest.mark.parametrize(
@@ -190,14 +203,14 @@ def test_image_tags(image: str, tag: str | None) -> None:
 def test_the_example_spec_is_what_the_sagemaker_endpoint_loads() -> None:
     """specs/llama3-8b-inf2-tp8.yaml compiles (on Batch, with optimum-neuron) exactly the
     artifacts the example config's SageMaker endpoint points at."""
-    from neuron_platform.compile.spec import image_tag, load_spec
+    from neuron_platform.compile.spec import load_spec
     from neuron_platform.config import load_config
-    from neuron_platform.neuron_stack import compile_toolchain
     from tests.conftest import REPO
 
     spec = load_spec(REPO / "specs" / "llama3-8b-inf2-tp8.yaml")
     config = load_config(REPO / "config" / "examples" / "inference-small.yaml")
     endpoint = config.endpoint("llama3-8b-sm")
     assert endpoint is not None
-    assert spec.cache_key() == config.plan_endpoint(endpoint).cache_key()
-    assert compile_toolchain(image_tag(spec.image) or "", spec.sdk_version).engine == "optimum-neuron"
+    served = config.plan_endpoint(endpoint)
+    assert served.engine == "optimum-neuron"
+    assert spec.cache_key() == served.cache_key()

@@ -25,12 +25,14 @@ def test_the_vendored_manifest_is_the_upstream_file() -> None:
         assert hashlib.sha256(path.read_bytes()).hexdigest() in digests, path.name
 
 
-def test_only_the_toleration_and_the_instance_types_differ_from_upstream() -> None:
+def test_only_the_toleration_the_token_and_the_instance_types_differ_from_upstream() -> None:
     ours = neuron_monitor_daemonset(sorted(facts.INSTANCE_TYPES))
     upstream = copy.deepcopy(upstream_daemonset())
     pod, theirs = ours["spec"]["template"]["spec"], upstream["spec"]["template"]["spec"]
     assert "tolerations" not in theirs  # upstream cannot run on tainted Neuron nodes
     assert pod.pop("tolerations") == [{"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}]
+    assert "automountServiceAccountToken" not in theirs
+    assert pod.pop("automountServiceAccountToken") is False  # it never calls the Kubernetes API
     ours_terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     their_terms = theirs["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
         "nodeSelectorTerms"

@@ -113,17 +113,18 @@ def test_spec_throughput_overrides_the_published_figure() -> None:
 
 
 def test_the_compile_spec_matches_the_shapes_and_backend_sdk() -> None:
-    eks = plan(spec(), pool_types=INF2_POOL, project="inf-small")
-    compile_spec = eks.compile_spec("123456789012.dkr.ecr.us-west-2.amazonaws.com")
+    pinned = "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron@sha256:" + "a" * 64
+    eks = plan(spec(), pool_types=INF2_POOL, project="inf-small", compile_image=pinned)
+    compile_spec = eks.compile_spec()
     assert compile_spec.shape_fields() == spec().shape_fields()
-    # The compile image is the serving image's tag in the project's repository.
+    # The compile image is built FROM the serving image with its tag, and pinned by digest.
     assert eks.serving_image.endswith(":" + eks.compile_image_tag)
-    assert (
-        compile_spec.image == f"123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:{eks.compile_image_tag}"
-    )
+    assert compile_spec.image == pinned
     assert compile_spec.sdk_version == eks.compile_sdk == "2.28.0"
     assert eks.cache_key() == cache_key(compile_spec.model_dump(mode="json", exclude={"architecture"}))
-    sagemaker = plan(spec(backend="sagemaker", pool=None), project="inf-small")
+    sagemaker = plan(
+        spec(backend="sagemaker", pool=None), project="inf-small", compile_image=pinned.replace("a" * 64, "b" * 64)
+    )
     assert sagemaker.compile_sdk == "2.26.1"
     assert (sagemaker.engine, sagemaker.compile_placement) == ("optimum-neuron", "batch")
     assert sagemaker.cache_key() != eks.cache_key()

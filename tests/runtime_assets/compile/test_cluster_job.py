@@ -21,18 +21,23 @@ cluster_job = load(COMPILE / "lambdas" / "cluster_job.py", "compile_cluster_job"
 
 CONFIG = load_config(REPO / "config" / "examples" / "inference-small.yaml")
 PLAN = CONFIG.plan_endpoint(CONFIG.serving.endpoints[0])
-TEMPLATES = {"llama3-8b": {"tag": PLAN.compile_image_tag, "job": compile_job_template(PLAN, timeout_seconds=14400)}}
-ENV = {
-    "NAMESPACE": "neuron-compile",
-    "IMAGE_REPOSITORY": "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron",
-    "CACHE_URL": "s3://artifacts/neuron-cache/",
+REPOSITORY = "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron"
+PINNED = f"{REPOSITORY}@sha256:{'5' * 64}"
+TEMPLATES = {
+    "llama3-8b": {
+        "tag": PLAN.compile_image_tag,
+        "image": PINNED,
+        "job": compile_job_template(PLAN, timeout_seconds=14400),
+    },
+    "unpinned": {"tag": PLAN.compile_image_tag, "image": None, "job": compile_job_template(PLAN, timeout_seconds=60)},
 }
+ENV = {"NAMESPACE": "neuron-compile", "IMAGE_REPOSITORY": REPOSITORY, "CACHE_URL": "s3://artifacts/neuron-cache/"}
 EVENT = {
     "endpoint": "llama3-8b",
-    "spec": {"image": f"123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron:{PLAN.compile_image_tag}"},
+    "spec": {"image": PINNED},
     "specJson": '{"target": "inf2"}',
     "cacheKey": "llama-key",
-    "artifactsUrl": "s3://artifacts/artifacts/llama-key/",
+    "outputUrl": "s3://artifacts/staging/llama-key/run-1/",
     "executionId": "arn:aws:states:us-west-2:123456789012:execution:compile:run-1",
 }
 JOBS = "/apis/batch/v1/namespaces/neuron-compile/jobs"
@@ -58,10 +63,10 @@ def test_start_creates_the_endpoints_job_with_this_runs_values(api: RecordingSer
     assert api.headers[0]["Authorization"] == "Bearer k8s-aws-v1.token"
     assert job["metadata"]["name"] == name
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == f"{ENV['IMAGE_REPOSITORY']}:{PLAN.compile_image_tag}"
+    assert container["image"] == PINNED  # the endpoint's pinned image, by digest
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["SPEC_JSON"] == EVENT["specJson"]
-    assert env["ARTIFACTS_URL"] == EVENT["artifactsUrl"]
+    assert env["OUTPUT_URL"] == EVENT["outputUrl"]  # the run's staging prefix, never artifacts/
     assert env["NEURON_COMPILE_CACHE_URL"] == ENV["CACHE_URL"]
     # Fixed at synthesis from the endpoint's plan, not by the caller.
     assert (env["ENGINE"], env["EXPECTED_NEURONX_CC"]) == ("vllm-nxdi", PLAN.compiler)
@@ -72,7 +77,11 @@ def test_start_creates_the_endpoints_job_with_this_runs_values(api: RecordingSer
     ("change", "message"),
     [
         ({"endpoint": "other"}, "endpoint: got 'other'; this pipeline compiles on the cluster for"),
-        ({"spec": {"image": "attacker/anything:1"}}, "spec.image: got tag '1'; endpoint llama3-8b compiles in"),
+        ({"spec": {"image": "attacker/anything:1"}}, "spec.image: got 'attacker/anything:1'; endpoint llama3-8b"),
+        # The right repository and tag used to be enough; now only the pinned digest is.
+        ({"spec": {"image": f"{REPOSITORY}:{PLAN.compile_image_tag}"}}, "compiles in its pinned image"),
+        ({"spec": {"image": f"{REPOSITORY}@sha256:{'6' * 64}"}}, "compiles in its pinned image"),
+        ({"endpoint": "unpinned"}, "endpoint unpinned has no pinned compile image"),
     ],
 )
 def test_start_refuses_what_the_templates_do_not_allow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,8 +29,12 @@ SPEC: dict[str, Any] = {
     "dtype": "bfloat16",
     "compiler_flags": ["--optlevel=2"],
     "sdk_version": "2.26.1",
-    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-compile:inf2",
+    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuron-neuron@sha256:" + "1" * 64,
 }
+STAGING = "staging/llama-3-8b-inf2-tp8-b4-s4096-0123/compile-run-1/"
+
+PINNED_INF_SMALL = "123456789012.dkr.ecr.us-west-2.amazonaws.com/inf-small-neuron@sha256:" + "3" * 64
+PINNED_NEURON = "123456789012.dkr.ecr.us-west-2.amazonaws.com/neuron-neuron@sha256:" + "4" * 64
 
 FAKE_COMPILER = """#!/usr/bin/env python3
 import json, os, sys
@@ -37,6 +42,7 @@ out = sys.argv[-1]
 with open(os.environ["FAKE_RECORD"], "w") as f:
     json.dump({"argv": sys.argv, "cc_flags": os.environ.get("NEURON_CC_FLAGS"),
                "cache": os.environ.get("NEURON_COMPILE_CACHE_URL"),
+               "hf": {k: v for k, v in os.environ.items() if k.startswith(("HF_", "HUGGING"))},
                "model_files": sorted(os.listdir(sys.argv[sys.argv.index("--model") + 1]))}, f)
 mode = os.environ.get("FAKE_MODE", "ok")
 if mode == "fail":
@@ -76,7 +82,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
                 "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                 "SPEC_JSON": json.dumps(SPEC),
                 "CACHE_KEY": "llama-3-8b-inf2-tp8-b4-s4096-0123",
-                "ARTIFACTS_URL": "s3://artifacts/artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/",
+                "OUTPUT_URL": f"s3://artifacts/{STAGING}",
                 "NEURON_COMPILE_CACHE_URL": "s3://artifacts/neuron-cache/",
                 "WORK_DIR": str(tmp_path / "work"),
                 "FAKE_RECORD": str(tmp_path / "record.json"),
@@ -116,7 +122,7 @@ def test_argument_mapping_from_the_spec(env: dict[str, Any], tmp_path: Path) -> 
 def test_manifest_with_sha256_uploaded_last(env: dict[str, Any]) -> None:
     assert _run(env) == 0
     s3 = env["s3"]
-    prefix = "artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/"
+    prefix = STAGING
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="artifacts", Prefix=prefix)["Contents"])
     assert keys == [prefix + "compiled/model.neff", prefix + "manifest.json", prefix + "neuron_config.json"]
     manifest = json.loads(s3.get_object(Bucket="artifacts", Key=prefix + "manifest.json")["Body"].read())
@@ -237,7 +243,7 @@ class LLM:
 
 SPEC_2_28 = SPEC | {
     "sdk_version": "2.28.0",
-    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p-neuron:0.13.0-neuronx-py312-sdk2.28.0-ubuntu24.04",
+    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p-neuron@sha256:" + "2" * 64,
 }
 
 
@@ -251,7 +257,7 @@ def vllm(env: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 def _uploaded(env: dict[str, Any]) -> list[str]:
-    prefix = "artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/"
+    prefix = STAGING
     return sorted(o["Key"][len(prefix) :] for o in env["s3"].list_objects_v2(Bucket="artifacts")["Contents"])
 
 
@@ -311,7 +317,7 @@ def test_the_manifest_records_the_toolchain_serving_checks(vllm: dict[str, Any])
         toolchain=lambda: toolchain,
     )
     assert code == 0
-    prefix = "artifacts/llama-3-8b-inf2-tp8-b4-s4096-0123/"
+    prefix = STAGING
     manifest = json.loads(vllm["s3"].get_object(Bucket="artifacts", Key=prefix + "manifest.json")["Body"].read())
     assert manifest["neuron"] == {
         "engine": "vllm-nxdi",
@@ -355,7 +361,7 @@ def test_compile_and_serving_pass_vllm_the_same_engine_arguments(endpoint: str) 
         config = load_config(REPO / "config" / "examples" / "inference-small.yaml")
         spec = config.endpoint(endpoint)
         assert spec is not None
-        served = config.plan_endpoint(spec)
+        served = dataclasses.replace(config.plan_endpoint(spec), compile_image=PINNED_INF_SMALL)
     else:
         spec = ServingSpec.model_validate(
             {
@@ -369,8 +375,8 @@ def test_compile_and_serving_pass_vllm_the_same_engine_arguments(endpoint: str) 
                 "tensor_parallel_size": 16,
             }
         )
-        served = plan(spec, pool_types=["trn2.48xlarge"])
-    compile_spec = json.loads(served.compile_spec("r.example").model_dump_json())
+        served = plan(spec, pool_types=["trn2.48xlarge"], compile_image=PINNED_NEURON)
+    compile_spec = json.loads(served.compile_spec().model_dump_json())
     assert job.vllm_arguments(compile_spec, served.engine) == vllm_engine_arguments(served)
     command = vllm_command(served)
     for name, value in vllm_engine_arguments(served).items():
@@ -379,3 +385,79 @@ def test_compile_and_serving_pass_vllm_the_same_engine_arguments(endpoint: str) 
             assert (flag if value else flag.replace("--", "--no-", 1)) in command
         else:
             assert command[command.index(flag) + 1] == str(value)
+
+
+# --- issue 15: model sources stay in the work directory; the token reaches the download only ----
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "llama-3-8b/../../escaped.txt",  # climbs out of the model directory
+        "llama-3-8b//etc/cron.d/job",  # an absolute path once the prefix is cut
+        "llama-3-8b/sub/./../../../x",
+    ],
+)
+def test_s3_keys_that_escape_the_model_directory_are_refused(env: dict[str, Any], tmp_path: Path, key: str) -> None:
+    env["s3"].put_object(Bucket="models", Key=key, Body=b"payload")
+    with pytest.raises(job.JobError) as err:
+        _run(env)
+    assert err.value.code == job.EXIT_MODEL_NOT_FOUND
+    assert "would land outside" in str(err.value)
+    # Refused before anything was written, inside or outside the work directory.
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (tmp_path / "work" / "model" / "config.json").exists()
+
+
+def test_the_model_directory_check_keeps_ordinary_keys() -> None:
+    target = Path("/work/model")
+    assert job.model_file(target, "sub/dir/model.safetensors") == target / "sub" / "dir" / "model.safetensors"
+    for bad in ("../x", "/x", "a//b", "a/./b", "", "a\\..\\b"):
+        with pytest.raises(job.JobError):
+            job.model_file(target, bad)
+
+
+def test_the_token_goes_to_the_download_and_never_to_the_compiler(env: dict[str, Any]) -> None:
+    seen: dict[str, Any] = {}
+
+    def download(**kwargs: Any) -> str:
+        seen.update(kwargs)
+        Path(kwargs["local_dir"], "config.json").write_text("{}")
+        return str(kwargs["local_dir"])
+
+    spec = SPEC | {"model": {"hf_id": "meta-llama/Meta-Llama-3-8B", "revision": "a" * 40}}
+    leaky = env["vars"] | {"SPEC_JSON": json.dumps(spec), "HF_TOKEN": "hf_leak", "HF_TOKEN_SECRET_ARN": "arn:x"}
+    assert job.run(leaky, env["s3"], hf_download=download, log=lambda _: None, hf_token="hf_secret") == 0
+    assert seen["token"] == "hf_secret"
+    record = json.loads(env["record"].read_text())
+    assert record["hf"] == {"HF_HUB_OFFLINE": "1"}  # the compiler sees no token and cannot reach the hub
+
+
+def test_the_token_is_read_from_secrets_manager_with_the_jobs_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = secrets.create_secret(Name="hf-token", SecretString="hf_abc\n")["ARN"]
+        assert job.hugging_face_token({"HF_TOKEN_SECRET_ARN": arn}, secrets) == "hf_abc"
+        assert job.hugging_face_token({}, secrets) is None
+        with pytest.raises(job.JobError, match="cannot read the Hugging Face token secret"):
+            job.hugging_face_token({"HF_TOKEN_SECRET_ARN": arn + "-gone"}, secrets)
+
+
+def test_main_never_puts_the_token_in_the_environment(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[str, Any] = {}
+
+    def fake_run(run_env: dict[str, str], _s3: Any, *, hf_token: str | None = None) -> int:
+        calls.update(env=dict(run_env), token=hf_token)
+        return 0
+
+    monkeypatch.setattr(job, "run", fake_run)
+    monkeypatch.setattr(job, "hugging_face_token", lambda _env, _client: "hf_secret")
+    for name, value in (env["vars"] | {"AWS_DEFAULT_REGION": "us-east-1", "HF_TOKEN_SECRET_ARN": "arn:s"}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert job.main() == 0
+    assert calls["token"] == "hf_secret"
+    assert not {"HF_TOKEN", "HF_TOKEN_SECRET_ARN"} & set(calls["env"])
+    assert "HF_TOKEN" not in os.environ  # the old main() exported the token for every child process

@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -53,6 +54,105 @@ def test_chat_sends_an_openai_request_and_reads_the_answer(server: RecordingServ
     assert answer.text == "Hello from Neuron."
     assert (answer.prompt_tokens, answer.completion_tokens) == (12, 5)
     assert answer.summary().startswith("-- 12 prompt + 5 completion tokens in ")
+
+
+def test_the_api_key_goes_in_the_authorization_header(server: RecordingServer) -> None:
+    client.chat_http(server.url, "llama3-8b", "hi", api_key="k3y")
+    client.chat_http(server.url, "llama3-8b", "hi")
+    assert server.headers[0]["Authorization"] == "Bearer k3y"
+    assert "Authorization" not in server.headers[1]
+
+
+def test_a_refused_key_says_so(server: RecordingServer) -> None:
+    server.status = 401
+    server.body = b'{"error": "Unauthorized"}'
+    with pytest.raises(client.EndpointError) as err:
+        client.chat_http(server.url, "m", "hi", api_key="wrong")
+    assert err.value.code == 1
+    assert str(err.value) == f'{server.url} answered HTTP 401: {{"error": "Unauthorized"}} (the API key was refused)'
+    with pytest.raises(client.EndpointError, match=r"\(the API key was missing\)"):
+        client.chat_http(server.url, "m", "hi")
+
+
+@pytest.fixture
+def redirecting() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A load balancer that redirects every request to the ``Location`` its path names."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(dict(self.headers))
+            self.send_response(302 if "signin" in self.path else 301)
+            location = {"/signin/v1/chat/completions": "https://idp.example.com/authorize?client_id=x"}.get(
+                self.path, f"https://127.0.0.1:{self.server.server_port}/v1/chat/completions"
+            )
+            self.send_header("Location", location)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    httpd = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}", seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_redirects_are_reported_not_followed(redirecting: tuple[str, list[dict[str, str]]]) -> None:
+    url, seen = redirecting
+    # HTTP to an HTTPS-only endpoint: the load balancer's redirect names the URL to use.
+    with pytest.raises(client.EndpointError) as err:
+        client.chat_http(url, "m", "hi", api_key="k3y")
+    assert err.value.code == 1
+    assert str(err.value) == (
+        f"{url} answered HTTP 301 (redirect to https://127.0.0.1:{url.rsplit(':', 1)[1]}/v1/chat/completions): "
+        "use the https:// URL"
+    )
+    # A sign-in redirect: never followed (the key stays with the endpoint), and explained.
+    with pytest.raises(client.EndpointError) as err:
+        client.chat_http(url + "/signin", "m", "hi", api_key="k3y")
+    assert "redirect to https://idp.example.com/authorize?client_id=x): the endpoint signs users in" in str(err.value)
+    assert len(seen) == 2  # one request each: nothing followed
+
+
+def test_fetch_api_key_reads_the_secret() -> None:
+    secrets = boto3.client("secretsmanager", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(secrets) as stub:
+        stub.add_response("get_secret_value", {"SecretString": "k3y\n"}, {"SecretId": "arn:s"})
+        assert client.fetch_api_key(secrets, "arn:s") == "k3y"
+        stub.add_client_error("get_secret_value", service_error_code="ResourceNotFoundException")
+        with pytest.raises(client.EndpointError) as err:
+            client.fetch_api_key(secrets, "arn:s")
+        assert err.value.code == 2
+        stub.add_response("get_secret_value", {"SecretBinary": b"x"}, {"SecretId": "arn:s"})
+        with pytest.raises(client.EndpointError, match="has no SecretString: store the key as plain text"):
+            client.fetch_api_key(secrets, "arn:s")
+
+
+def test_main_reads_the_key_from_the_named_secret(
+    server: RecordingServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    real = boto3.client
+    stubs: list[Stubber] = []
+
+    def stubbed(name: str, *args: Any, **kwargs: Any) -> Any:
+        made = real(name, *args, **kwargs)
+        stub = Stubber(made)
+        stub.add_response("get_secret_value", {"SecretString": "k3y"}, {"SecretId": "serving/llama"})
+        stub.activate()
+        stubs.append(stub)
+        return made
+
+    monkeypatch.setattr(boto3, "client", stubbed)
+    argv = ["--url", server.url, "--model", "m", "--api-key-secret", "serving/llama", "--region", "us-west-2", "hi"]
+    assert client.main(argv) == 0
+    assert server.headers[0]["Authorization"] == "Bearer k3y"
+    assert capsys.readouterr().out.splitlines()[0] == "Hello from Neuron."
 
 
 def test_server_error_is_exit_1_with_the_body(server: RecordingServer) -> None:
@@ -126,12 +226,54 @@ def test_sagemaker_model_error_is_exit_1() -> None:
 CONFIG = str(REPO / "config" / "examples" / "inference-small.yaml")
 
 
-def test_invoke_an_eks_endpoint(server: RecordingServer, capsys: pytest.CaptureFixture[str]) -> None:
+SERVING_SECRET = "arn:aws:secretsmanager:us-west-2:123456789012:secret:Eksllama38bApiKey-AbCdEf"
+
+
+@pytest.fixture
+def serving_stack(monkeypatch: pytest.MonkeyPatch) -> list[Stubber]:
+    """Stubbed AWS: the serving stack's output naming llama3-8b's API key secret, and the secret."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    real = boto3.session.Session.client
+    stubs: list[Stubber] = []
+
+    def stubbed(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        made = real(self, name, *args, **kwargs)
+        stub = Stubber(made)
+        if name == "cloudformation":
+            stack = {
+                "StackName": "inf-small-serving",
+                "CreationTime": "2026-01-01T00:00:00Z",
+                "StackStatus": "CREATE_COMPLETE",
+                "Outputs": [{"OutputKey": "ApiKeySecretllama3D8b", "OutputValue": SERVING_SECRET}],
+            }
+            stub.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "inf-small-serving"})
+        elif name == "secretsmanager":
+            stub.add_response("get_secret_value", {"SecretString": "k3y"}, {"SecretId": SERVING_SECRET})
+        stub.activate()
+        stubs.append(stub)
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", stubbed)
+    return stubs
+
+
+def test_invoke_an_eks_endpoint(
+    server: RecordingServer, capsys: pytest.CaptureFixture[str], serving_stack: list[Stubber]
+) -> None:
     assert main(["endpoint", "invoke", "llama3-8b", "Say hello", "--config", CONFIG, "--url", server.url]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Hello from Neuron."
     assert out[1].startswith("-- 12 prompt + 5 completion tokens")
     assert server.bodies[0]["model"] == "llama3-8b"  # vLLM serves it under the endpoint name
+
+
+def test_invoke_an_eks_endpoint_sends_its_api_key(server: RecordingServer, serving_stack: list[Stubber]) -> None:
+    assert main(["endpoint", "invoke", "llama3-8b", "Say hello", "--config", CONFIG, "--url", server.url]) == 0
+    assert server.headers[0]["Authorization"] == "Bearer k3y"
+    for stub in serving_stack:
+        stub.assert_no_pending_responses()
 
 
 def test_invoke_a_sagemaker_endpoint(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

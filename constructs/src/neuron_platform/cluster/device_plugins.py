@@ -10,8 +10,14 @@ from constructs import Construct, IDependable
 from neuron_platform import facts, versions
 from neuron_platform.cluster.helm import install_chart
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
-from neuron_platform.k8s.helm_values import NPD_NAMESPACE, efa_device_plugin_values, neuron_chart_values
-from neuron_platform.k8s.neuron_monitor import neuron_monitor_daemonset, neuron_monitor_namespace
+from neuron_platform.k8s.helm_values import efa_device_plugin_values, neuron_chart_values
+from neuron_platform.k8s.neuron_monitor import (
+    healthcheck_namespace,
+    healthcheck_network_policies,
+    neuron_monitor_daemonset,
+    neuron_monitor_namespace,
+    neuron_monitor_network_policies,
+)
 
 
 class NeuronDevicePlugins(Construct):
@@ -21,7 +27,11 @@ class NeuronDevicePlugins(Construct):
     Versions pinned in :mod:`neuron_platform.versions`.
 
     The chart puts its node problem detector in ``neuron-healthcheck-system`` but does not
-    create that namespace: it is applied first, with neuron-monitor's.
+    create that namespace: it is applied first, with neuron-monitor's. Both namespaces admit
+    privileged pods (Pod Security Admission ``privileged``, warning at baseline: the detector
+    mounts host paths, neuron-monitor runs privileged) and deny all traffic but what their
+    pods need: with ``scraper_cidrs`` (the managed Prometheus collector's address blocks),
+    the scrape of their exporters; the detector also reaches DNS and HTTPS (the API server).
 
     The CDK's ``aws_eks`` helpers apply an old Neuron device-plugin manifest when an
     inf/trn *managed node group* is added; Neuron capacity here comes from Karpenter
@@ -41,15 +51,18 @@ class NeuronDevicePlugins(Construct):
         *,
         cluster: eks.Cluster | NeuronCluster,
         efa: bool,
+        scraper_cidrs: Sequence[str] = (),
         depends_on: Sequence[IDependable] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         cluster = eks_cluster(cluster)
-        self.namespaces = cluster.add_manifest(
-            "NeuronNamespaces",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NPD_NAMESPACE}},
-            neuron_monitor_namespace(),
+        self.namespaces = cluster.add_manifest("NeuronNamespaces", healthcheck_namespace(), neuron_monitor_namespace())
+        self.network_policies = cluster.add_manifest(
+            "NeuronNetworkPolicies",
+            *healthcheck_network_policies(scraper_cidrs),
+            *neuron_monitor_network_policies(scraper_cidrs),
         )
+        self.network_policies.node.add_dependency(self.namespaces)
         self.neuron_chart = install_chart(
             cluster,
             "Neuron",
@@ -72,6 +85,6 @@ class NeuronDevicePlugins(Construct):
                 values=efa_device_plugin_values(),
             )
         self.charts: list[eks.HelmChart] = [c for c in (self.neuron_chart, self.efa_chart) if c is not None]
-        for chart in [*self.charts, self.namespaces]:
+        for chart in [*self.charts, self.namespaces, self.network_policies]:
             for dependency in depends_on:
                 chart.node.add_dependency(dependency)

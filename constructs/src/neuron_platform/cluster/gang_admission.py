@@ -15,6 +15,7 @@ from neuron_platform.cluster.helm import install_chart
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.k8s.helm_values import kueue_values
 from neuron_platform.k8s.kueue import KUEUE_NAMESPACE, admission_objects
+from neuron_platform.k8s.pod_security import namespace as namespace_manifest
 
 
 class GangAdmission(Construct):
@@ -56,6 +57,8 @@ class GangAdmission(Construct):
         self.queues: list[TrainingQueue] = training_queues(pools)
         if not self.queues:
             raise ValueError("GangAdmission needs at least one EFA training pool (the pools with training runtimes)")
+        # Created before the chart so Pod Security Admission applies from the first pod.
+        self.namespace = cluster.add_manifest("KueueNamespace", namespace_manifest(KUEUE_NAMESPACE, enforce="baseline"))
         self.chart = install_chart(
             cluster,
             "Kueue",
@@ -68,8 +71,10 @@ class GangAdmission(Construct):
             wait=True,
             timeout=Duration.minutes(10),
         )
+        self.chart.node.add_dependency(self.namespace)
         for dependency in depends_on:
             self.chart.node.add_dependency(dependency)
+            self.namespace.node.add_dependency(dependency)
         self.manifest = cluster.add_manifest("KueueQueues", *admission_objects(self.queues, namespace=namespace))
         self.manifest.node.add_dependency(self.chart)
         for dependency in depends_on:

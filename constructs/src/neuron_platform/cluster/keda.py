@@ -13,7 +13,7 @@ from neuron_platform.cluster.helm import install_chart
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, cluster_name_of, eks_cluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.k8s.helm_values import keda_values
-from neuron_platform.k8s.serving import keda_aws_authentication
+from neuron_platform.k8s.pod_security import namespace as namespace_manifest
 
 NAMESPACE = "keda"
 # The chart's default name for the operator's service account; the operator runs the scalers.
@@ -25,8 +25,9 @@ class Keda(Construct):
 
     The operator's service account gets, through EKS Pod Identity, ``aps:QueryMetrics``
     and ``aps:GetLabels``/``GetSeries``/``GetMetricMetadata`` on ``workspace_arn`` and
-    nothing else; the ``aws-pod-identity`` ClusterTriggerAuthentication lets every
-    ScaledObject's prometheus trigger sign its queries with those credentials.
+    nothing else. Serving namespaces hold their own ``aws-pod-identity`` TriggerAuthentication
+    (namespaced, not cluster-wide), through which their ScaledObjects' prometheus triggers
+    sign queries with those credentials; KEDA reads no Secrets outside its namespace.
 
     :param cluster: a :class:`NeuronCluster` or an ``aws_eks_v2.Cluster``; its name goes into
         the role's description.
@@ -34,7 +35,7 @@ class Keda(Construct):
     Example::
 
         keda = Keda(self, "Keda", cluster=cluster, workspace_arn=metrics.workspace_arn)
-        EksEndpoint(..., metrics_query_url=metrics.query_url, depends_on=[keda.authentication])
+        EksEndpoint(..., metrics_query_url=metrics.query_url, depends_on=[keda.chart])
     """
 
     def __init__(
@@ -61,6 +62,8 @@ class Keda(Construct):
         association = self.identity.associate(
             cluster_name=cluster.cluster_name, namespace=NAMESPACE, service_account=OPERATOR_SERVICE_ACCOUNT
         )
+        # Created before the chart so Pod Security Admission applies from the first pod.
+        self.namespace = cluster.add_manifest("KedaNamespace", namespace_manifest(NAMESPACE, enforce="baseline"))
         self.chart = install_chart(
             cluster,
             "KedaChart",
@@ -72,8 +75,7 @@ class Keda(Construct):
         )
         # The role must be assumable before the operator starts its first query.
         self.chart.node.add_dependency(association)
+        self.chart.node.add_dependency(self.namespace)
         for dependency in depends_on:
             self.chart.node.add_dependency(dependency)
-        self.authentication = cluster.add_manifest("KedaAwsAuthentication", keda_aws_authentication())
-        # The ClusterTriggerAuthentication kind exists once the chart installed KEDA's CRDs.
-        self.authentication.node.add_dependency(self.chart)
+            self.namespace.node.add_dependency(dependency)

@@ -19,7 +19,12 @@ from constructs import Construct, IConstruct
 from neuron_platform import versions
 from neuron_platform.cluster.node_role import node_role
 from neuron_platform.cluster.pod_identity import PodIdentityRole
-from neuron_platform.compliance import acknowledge_managed_policies, acknowledge_nag, skip_checkov
+from neuron_platform.compliance import (
+    acknowledge_managed_policies,
+    acknowledge_nag,
+    acknowledge_wildcard_resources,
+    skip_checkov,
+)
 from neuron_platform.k8s.helm_values import SYSTEM_NODE_LABEL, SYSTEM_NODE_VALUE
 from neuron_platform.launch_template import hardened_launch_template
 
@@ -34,6 +39,14 @@ ALL_LOG_TYPES = [
 # Add-ons the nodes need before they can become Ready (networking, credentials).
 BOOTSTRAP_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 
+# vpc-cni add-on configuration (its schema: `aws eks describe-addon-configuration --addon-name
+# vpc-cni`): prefix delegation for pod density, and the network policy agent, which enforces
+# the platform's NetworkPolicies (the controller that compiles them runs in the EKS control plane).
+VPC_CNI_CONFIGURATION: dict[str, object] = {
+    "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"},
+    "enableNetworkPolicy": "true",
+}
+
 
 def kubectl_layer(scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
     """The kubectl/helm layer whose minor matches ``versions.KUBERNETES_VERSION``."""
@@ -41,6 +54,84 @@ def kubectl_layer(scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
     minor = versions.KUBECTL_LAYER_MINOR.split(".")[1]
     layer: lambda_.ILayerVersion = getattr(module, f"KubectlV{minor}Layer")(scope, construct_id)
     return layer
+
+
+def kubectl_provider_boundary(scope: Construct, construct_id: str, cluster: eks.Cluster) -> iam.ManagedPolicy:
+    """The most the kubectl provider's functions (its handler and the provider framework) may
+    do in IAM, whatever policies aws-cdk-lib attaches to their roles now or later: find the
+    cluster's endpoint, pull Helm charts from ECR, write their logs, run in the VPC, and
+    invoke a function of this account and region (the framework calls the handler).
+    """
+    stack = Stack.of(scope)
+    p, region, account = stack.partition, stack.region, stack.account
+    policy = iam.ManagedPolicy(
+        scope,
+        construct_id,
+        description=f"Permissions boundary of the kubectl provider functions of EKS cluster {cluster.cluster_name}",
+        statements=[
+            iam.PolicyStatement(
+                sid="FindTheClusterEndpoint", actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn]
+            ),
+            iam.PolicyStatement(
+                sid="LogIntoChartRegistries",
+                actions=["ecr:GetAuthorizationToken", "ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="PullChartsFromThisAccount",
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[f"arn:{p}:ecr:{region}:{account}:repository/*"],
+            ),
+            iam.PolicyStatement(
+                sid="WriteLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"arn:{p}:logs:{region}:{account}:log-group:*"],
+            ),
+            iam.PolicyStatement(
+                sid="RunInTheVpc",
+                actions=[
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": region}},
+            ),
+            iam.PolicyStatement(
+                sid="InvokeTheHandler",
+                actions=["lambda:InvokeFunction"],
+                # Not the handler's ARN: the handler's role carries this boundary, so naming the
+                # function here would make the policy depend on itself.
+                resources=[f"arn:{p}:lambda:{region}:{account}:function:*"],
+            ),
+        ],
+    )
+    acknowledge_wildcard_resources(
+        policy,
+        lambda resource: (
+            "Permissions boundary (a ceiling, granting nothing): "
+            + (
+                "registry logins and the Lambda VPC ENI actions support no resource-level permissions."
+                if resource == "*"
+                else f"{resource.split(':')[2]} resources of this account and region; the roles' own policies "
+                "name the exact handler, log groups and repositories."
+            )
+        ),
+    )
+    resource = policy.node.default_child
+    assert isinstance(resource, CfnResource)
+    for check_id in ("CKV_AWS_107", "CKV_AWS_111", "CKV_AWS_356", "CKV_AWS_290"):
+        skip_checkov(
+            resource,
+            check_id,
+            "Permissions boundary of the kubectl provider: it grants nothing itself; the handler logs into chart "
+            "registries (ecr/ecr-public/sts bearer tokens), and ENI and registry-login actions support no "
+            "resource-level permissions.",
+        )
+    return policy
 
 
 @dataclass(frozen=True)
@@ -133,6 +224,9 @@ class NeuronCluster(Construct):
             default_capacity=0,
             # We install vpc-cni, kube-proxy and coredns as pinned managed add-ons.
             bootstrap_self_managed_addons=False,
+            # No access entry for whoever runs the deploy (CloudFormation's execution role):
+            # admins come from admin_principal_arns. EKS replaces a cluster when this changes.
+            bootstrap_cluster_creator_admin_permissions=False,
             kubectl_provider_options=eks.KubectlProviderOptions(
                 kubectl_layer=kubectl_layer(self, "KubectlLayer"),
                 # In the VPC so it reaches a private-only endpoint too.
@@ -142,6 +236,10 @@ class NeuronCluster(Construct):
         )
         provider = self.cluster.node.find_child("KubectlProvider")
         self._harden_kubectl_provider(provider, log_key)
+        #: The ceiling on the IAM permissions of the kubectl provider's functions (their
+        #: Kubernetes rights are cluster-admin: see docs/cluster.md, "Who administers the cluster").
+        self.kubectl_provider_boundary = kubectl_provider_boundary(self, "KubectlProviderBoundary", self.cluster)
+        iam.PermissionsBoundary.of(provider).apply(self.kubectl_provider_boundary)
         self._acknowledge_cdk_internals(provider)
         admin_policy = eks.AccessPolicy.from_access_policy_name(
             "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
@@ -158,9 +256,9 @@ class NeuronCluster(Construct):
         )
         self._addon(
             "vpc-cni",
-            configuration={"env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}},
+            configuration=VPC_CNI_CONFIGURATION,
             service_account="aws-node",
-            role=self.cni_role.role,
+            role=self.cni_role,
         )
         self._addon("kube-proxy")
         self._addon("eks-pod-identity-agent")
@@ -180,7 +278,7 @@ class NeuronCluster(Construct):
         )
         for name, kwargs in (
             ("coredns", {}),
-            ("aws-ebs-csi-driver", {"service_account": "ebs-csi-controller-sa", "role": self.ebs_csi_role.role}),
+            ("aws-ebs-csi-driver", {"service_account": "ebs-csi-controller-sa", "role": self.ebs_csi_role}),
             ("eks-node-monitoring-agent", {}),
             ("metrics-server", {}),
         ):
@@ -264,8 +362,11 @@ class NeuronCluster(Construct):
         *,
         configuration: dict[str, object] | None = None,
         service_account: str | None = None,
-        role: iam.IRole | None = None,
+        role: PodIdentityRole | None = None,
     ) -> eks.CfnAddon:
+        if role is not None and service_account is not None:
+            # The add-on creates the association; the role trusts exactly that service account.
+            role.bind(cluster_name=self.cluster_name, namespace="kube-system", service_account=service_account)
         addon = eks.CfnAddon(
             self,
             f"Addon-{name}",
@@ -275,7 +376,11 @@ class NeuronCluster(Construct):
             resolve_conflicts="OVERWRITE",
             configuration_values=json.dumps(configuration) if configuration else None,
             pod_identity_associations=(
-                [eks.CfnAddon.PodIdentityAssociationProperty(role_arn=role.role_arn, service_account=service_account)]
+                [
+                    eks.CfnAddon.PodIdentityAssociationProperty(
+                        role_arn=role.role.role_arn, service_account=service_account
+                    )
+                ]
                 if role is not None and service_account is not None
                 else None
             ),

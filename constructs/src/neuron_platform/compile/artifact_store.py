@@ -12,6 +12,10 @@ from neuron_platform.storage.data_bucket import DataBucket
 
 ARTIFACTS_PREFIX = "artifacts/"
 CACHE_PREFIX = "neuron-cache/"
+# Where compile jobs write; only the pipeline's promote step copies verified files to artifacts/.
+STAGING_PREFIX = "staging/"
+# A failed or abandoned run's staging objects are removed after this many days.
+STAGING_DAYS = 14
 REGISTRY_KEY = "cache_key"
 # Registry item status values (the CLI and serving read them).
 STATUS_COMPILING = "COMPILING"
@@ -24,8 +28,10 @@ class ArtifactStore(Construct):
     ``cdk destroy`` by default:
 
     - ``bucket``: versioned, TLS-only, access-logged; ``artifacts/<cache key>/`` holds each
-      compiled model with its ``manifest.json``, ``neuron-cache/`` is the Neuron persistent
-      cache (``NEURON_COMPILE_CACHE_URL``);
+      compiled model with its ``manifest.json`` (written only by the pipeline's promote step),
+      ``staging/<cache key>/<run>/`` what compile jobs upload (expired after
+      :data:`STAGING_DAYS` days), ``neuron-cache/`` the Neuron persistent cache
+      (``NEURON_COMPILE_CACHE_URL``);
     - ``repository``: ECR for pipeline and serving images, immutable tags, scanned on push;
     - ``registry``: DynamoDB table keyed by cache key (source, spec, SDK, location, file
       hashes, status, times), point-in-time recovery on.
@@ -54,6 +60,14 @@ class ArtifactStore(Construct):
         )
         self.data = DataBucket(self, "Bucket", encryption_key=self.key, removal_policy=removal_policy)
         self.bucket = self.data.bucket
+        # Runs that never got promoted (failed, abandoned) and promoted runs' deleted versions.
+        self.bucket.add_lifecycle_rule(
+            id="StagingRuns",
+            prefix=STAGING_PREFIX,
+            expiration=Duration.days(STAGING_DAYS),
+            noncurrent_version_expiration=Duration.days(1),
+            abort_incomplete_multipart_upload_after=Duration.days(1),
+        )
         self.repository = ecr.Repository(
             self,
             "Repository",
@@ -87,6 +101,10 @@ class ArtifactStore(Construct):
     @property
     def artifacts_url(self) -> str:
         return f"s3://{self.bucket.bucket_name}/{ARTIFACTS_PREFIX}"
+
+    @property
+    def staging_url(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{STAGING_PREFIX}"
 
     @property
     def cache_url(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from neuron_platform import facts
+from neuron_platform.compile import spec_rules
 from neuron_platform.compile.spec import CompileSpec, estimate_memory
 from neuron_platform.exit_codes import ExitCode
 
@@ -50,7 +51,8 @@ class Pipeline:
     max_memory_gib: int
 
 
-def find_pipeline(cloudformation: Any, stack_name: str) -> Pipeline:
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    """A deployed stack's outputs; a stack that does not exist is the user's to fix (one line)."""
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as err:
@@ -61,11 +63,48 @@ def find_pipeline(cloudformation: Any, stack_name: str) -> Pipeline:
                 "--config you deployed"
             ) from None
         raise
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def find_pipeline(cloudformation: Any, stack_name: str) -> Pipeline:
+    outputs = stack_outputs(cloudformation, stack_name)
     missing = [k for k in (OUTPUT_STATE_MACHINE, OUTPUT_REGISTRY, OUTPUT_MAX_MEMORY) if k not in outputs]
     if missing:
         raise CompileCliError(f"stack {stack_name} has no output {', '.join(missing)}; is compile.enabled deployed?")
     return Pipeline(outputs[OUTPUT_STATE_MACHINE], outputs[OUTPUT_REGISTRY], int(outputs[OUTPUT_MAX_MEMORY]))
+
+
+def check_image_home(image: str, *, project: str, region: str, account: str) -> None:
+    """The compile image must be the project's repository in the caller's account and the
+    project's region: the only images the deployed pipeline accepts."""
+    problems = spec_rules.compile_image_problems(image, repository_name=f"{project}-neuron", region=region)
+    if not problems and spec_rules.image_parts(image)["account"] != account:
+        problems = [
+            f"got {image!r}; these credentials are account {account}'s, whose pipeline compiles only images of its "
+            "own repository"
+        ]
+    if problems:
+        raise CompileCliError(f"image: {problems[0]}", ExitCode.INPUT)
+
+
+def image_tags(ecr: Any, image: str) -> list[str]:
+    """The tags of ``image`` (``<repository uri>@sha256:...``) in its ECR repository."""
+    parts = spec_rules.image_parts(image)
+    try:
+        details = ecr.describe_images(
+            registryId=parts["account"],
+            repositoryName=parts["name"],
+            imageIds=[{"imageDigest": f"sha256:{parts['digest']}"}],
+        )["imageDetails"]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            raise CompileCliError(
+                f"image: {image} is not in {parts['repository']}: build and push it with make compile-image, then "
+                "use the reference it prints",
+                ExitCode.INPUT,
+            ) from None
+        raise
+    return sorted({tag for detail in details for tag in detail.get("imageTags") or []})
 
 
 def size_job(spec: CompileSpec, compile_machines: list[str], max_memory_gib: int) -> dict[str, int]:

@@ -20,11 +20,10 @@ from constructs import Construct
 from neuron_platform.assets import runtime_asset
 from neuron_platform.cluster.neuron_cluster import NeuronCluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
-from neuron_platform.compile.artifact_store import ARTIFACTS_PREFIX, CACHE_PREFIX, ArtifactStore
-from neuron_platform.compile.compile_pipeline import grant_prefixes, lambda_step_code
+from neuron_platform.compile.artifact_store import ArtifactStore
+from neuron_platform.compile.compile_pipeline import grant_job_access, lambda_step_code
 from neuron_platform.compliance import acknowledge_wildcard_resources, skip_checkov
-from neuron_platform.k8s.compile import COMPILE_NAMESPACE, COMPILE_SERVICE_ACCOUNT, compile_namespace
-from neuron_platform.k8s.compile import compile_service_account as service_account_manifest
+from neuron_platform.k8s.compile import COMPILE_NAMESPACE, COMPILE_SERVICE_ACCOUNT, compile_namespace_objects
 
 # Namespaced edit (jobs, pods, pod logs) in the compile namespace and nothing else.
 EDIT_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
@@ -33,18 +32,23 @@ TEMPLATES_FILE = "job_templates.json"
 
 @dataclass(frozen=True)
 class ClusterJobTemplate:
-    """An endpoint's compile Job (from :func:`neuron_platform.k8s.compile.compile_job_template`)
-    and the tag of the compile image it runs (the endpoint's serving image's tag)."""
+    """An endpoint's compile Job (from :func:`neuron_platform.k8s.compile.compile_job_template`),
+    the tag of its serving image (the compile image is built FROM it with that tag) and the
+    compile image pinned for the endpoint (``<repository uri>@sha256:...``): the only image
+    the Job runs. Without a pinned image the endpoint cannot compile on the cluster."""
 
     tag: str
     job: Mapping[str, Any]
+    image: str | None = None
 
 
 class ClusterCompile(Construct):
     """Runs compile Jobs on the cluster for the pipeline: a function in the VPC that creates
     and watches them (authorized by an access entry limited to ``namespace``), the namespace
-    and service account, and the service account's Pod Identity role (artifacts and Neuron
-    cache under the artifact bucket, model buckets read-only, the Hugging Face token secret).
+    and service account with its NetworkPolicies (baseline Pod Security; see
+    :mod:`neuron_platform.k8s.compile`), and the service account's Pod Identity role (write the
+    runs' staging prefix, never ``artifacts/``; the Neuron cache; model buckets read-only,
+    owned by ``model_bucket_account``; the one Hugging Face token secret).
 
     ``cluster``: a :class:`NeuronCluster`, an ``aws_eks_v2.Cluster`` or an imported cluster.
     ``lambda_code``: the folder holding ``cluster_job.py``; by default the repository's
@@ -73,6 +77,7 @@ class ClusterCompile(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         namespace: str = COMPILE_NAMESPACE,
         model_buckets: Sequence[str] = (),
+        model_bucket_account: str | None = None,
         hf_token_secret_arn: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
@@ -102,7 +107,7 @@ class ClusterCompile(Construct):
                 resources=["*"],
             )
         )
-        content = {name: {"tag": t.tag, "job": t.job} for name, t in sorted(templates.items())}
+        content = {name: {"tag": t.tag, "image": t.image, "job": t.job} for name, t in sorted(templates.items())}
         self.function = lambda_.Function(
             self,
             "Function",
@@ -150,28 +155,20 @@ class ClusterCompile(Construct):
             ],
         )
 
-        # What the compile pod may touch.
+        # What the compile pod may touch: the same as the Batch job's role.
         self.identity = PodIdentityRole(self, "PodRole", description=f"Compile jobs in namespace {namespace}")
-        grant_prefixes(self.identity.role, store, [ARTIFACTS_PREFIX, CACHE_PREFIX], write=True)
-        for name in model_buckets:
-            self.identity.role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:ListBucket"],
-                    resources=[f"arn:{stack.partition}:s3:::{name}", f"arn:{stack.partition}:s3:::{name}/*"],
-                )
-            )
-        if hf_token_secret_arn:
-            self.identity.role.add_to_policy(
-                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[hf_token_secret_arn])
-            )
+        grant_job_access(
+            self.identity.role,
+            store,
+            model_buckets=model_buckets,
+            model_bucket_account=model_bucket_account,
+            hf_token_secret_arn=hf_token_secret_arn,
+        )
         self.association = self.identity.associate(
             cluster_name=cluster.cluster_name, namespace=namespace, service_account=COMPILE_SERVICE_ACCOUNT
         )
         self.manifest = eks.KubernetesManifest(
-            self,
-            "Objects",
-            cluster=cluster,
-            manifest=[compile_namespace(namespace), service_account_manifest(namespace)],
+            self, "Objects", cluster=cluster, manifest=compile_namespace_objects(namespace)
         )
         self.manifest.node.add_dependency(self.association)
 
@@ -205,6 +202,6 @@ def _function_wildcard_reason(resource: str) -> str:
 
 def _pod_wildcard_reason(resource: str) -> str:
     return (
-        f"{resource}: objects under one prefix of a bucket (artifacts and Neuron cache, or a configured model "
-        "bucket); names are cache keys and graph hashes that exist only at run time."
+        f"{resource}: objects under one prefix of a bucket (the runs' staging prefix and the Neuron cache, or a "
+        "configured model bucket); names are cache keys, runs and graph hashes that exist only at run time."
     )

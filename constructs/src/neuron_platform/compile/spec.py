@@ -10,24 +10,19 @@ Serving extends :class:`CompileSpec` with replicas and exposure.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from neuron_platform import facts
+from neuron_platform.compile import spec_rules
 from neuron_platform.compile.cache_key import cache_key
 from neuron_platform.validation import ConfigError, Issue, StrictModel, format_error, read_yaml
 
 GIB = 1024**3
-_REVISION = re.compile(r"^(?:[0-9a-f]{40}|v?\d+(?:\.\d+)*)$")
-_PINNED_IMAGE = re.compile(r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$")
-# Tags that move to new images: a spec naming one could not be reproduced from its key.
-FLOATING_TAGS = frozenset({"latest"})
-_FLAG = re.compile(r"^--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:/-]+)?$")
 
 
 def image_tag(image: str) -> str | None:
@@ -39,23 +34,29 @@ def image_tag(image: str) -> str | None:
 
 
 class ModelSource(StrictModel):
-    """Where the weights come from: a Hugging Face repository at a fixed revision, or S3."""
+    """Where the weights come from: a Hugging Face repository at a fixed revision, or S3.
 
-    hf_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+    The rules are :mod:`neuron_platform.compile.spec_rules`' (the pipeline applies the same)."""
+
+    hf_id: str | None = Field(default=None, description="Hugging Face repository id, org/name.")
     revision: str | None = Field(default=None, description="Commit sha (40 hex) or a version tag; required with hf_id.")
-    s3_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+    s3_uri: str | None = Field(default=None, description="s3://bucket/prefix/ of a bucket in compile.model_buckets.")
+
+    @field_validator("hf_id")
+    @classmethod
+    def _hf_id(cls, value: str | None) -> str | None:
+        return value if value is None else spec_rules.check_hf_id(value)
+
+    @field_validator("s3_uri")
+    @classmethod
+    def _s3_uri(cls, value: str | None) -> str | None:
+        return value if value is None else spec_rules.check_s3_uri(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSource:
-        if (self.hf_id is None) == (self.s3_uri is None):
-            raise ValueError("give exactly one of hf_id (with revision) or s3_uri")
-        if self.hf_id is not None and (self.revision is None or not _REVISION.match(self.revision)):
-            raise ValueError(
-                f"revision: got {self.revision!r}; allowed: a 40-hex commit sha or a version tag "
-                "(a branch like main moves, so the cache key would lie)"
-            )
-        if self.s3_uri is not None and self.revision is not None:
-            raise ValueError("revision: only applies to hf_id; version S3 sources by their prefix")
+        problem = spec_rules.model_problem(self.hf_id, self.revision, self.s3_uri)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -80,27 +81,38 @@ class ModelShape(StrictModel):
     architecture: Architecture | None = Field(default=None, description="Needed when the model is not in facts.")
     task: Literal["text-generation"] = "text-generation"
     target: facts.CompileTarget
-    batch_size: int = Field(ge=1, le=256)
-    sequence_length: int = Field(ge=128, le=131072)
-    tensor_parallel_size: int = Field(ge=1, le=128)
+    batch_size: int = Field(description="Sequences per batch (1-256).")
+    sequence_length: int = Field(description="Tokens per sequence (128-131072).")
+    tensor_parallel_size: int = Field(description="NeuronCores (ranks) the model is sharded over (1-128).")
     dtype: Literal["bfloat16", "float16"] = "bfloat16"
     compiler_flags: list[str] = Field(default_factory=list)
 
+    # The value rules are spec_rules' (one copy, shared with the pipeline's Validate step);
+    # pydantic checks the types first.
     @field_validator("target", mode="before")
     @classmethod
     def _target(cls, value: Any) -> Any:
-        allowed = [t.value for t in facts.CompileTarget]
-        if value not in allowed:
-            raise ValueError(f"got {value!r}; allowed: {', '.join(allowed)}")
-        return facts.CompileTarget(value)
+        return facts.CompileTarget(spec_rules.check_choice(value, spec_rules.TARGETS))
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task(cls, value: Any) -> Any:
+        return spec_rules.check_choice(value, spec_rules.TASKS) if isinstance(value, str) else value
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype(cls, value: Any) -> Any:
+        return spec_rules.check_choice(value, spec_rules.DTYPES) if isinstance(value, str) else value
+
+    @field_validator("batch_size", "sequence_length", "tensor_parallel_size")
+    @classmethod
+    def _bounds(cls, value: int, info: ValidationInfo) -> int:
+        return spec_rules.check_integer(str(info.field_name), value)
 
     @field_validator("compiler_flags")
     @classmethod
     def _flags(cls, value: list[str]) -> list[str]:
-        for flag in value:
-            if not _FLAG.match(flag):
-                raise ValueError(f"got {flag!r}; allowed: flags like --optlevel=2 (letters, digits, -, =, ., :, /)")
-        return value
+        return spec_rules.check_flags(value)
 
     def resolved_architecture(self) -> facts.ModelArchitecture | None:
         if self.architecture is not None:
@@ -113,21 +125,31 @@ class ModelShape(StrictModel):
 
 
 class CompileSpec(ModelShape):
-    """What to compile, for which shapes, with which SDK."""
+    """What to compile, for which shapes, with which SDK, in which image."""
 
-    sdk_version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="Neuron SDK release, e.g. 2.26.1.")
-    image: str = Field(description="Compile image, pinned by tag or digest (never latest).")
+    sdk_version: str = Field(description="Neuron SDK release, e.g. 2.26.1.")
+    image: str = Field(
+        description="Compile image: the compile stack's ECR repository by digest, "
+        "<account>.dkr.ecr.<region>.amazonaws.com/<project>-neuron@sha256:<digest> (make compile-image prints it)."
+    )
+
+    @field_validator("sdk_version")
+    @classmethod
+    def _sdk(cls, value: str) -> str:
+        return spec_rules.check_sdk_version(value)
 
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        if not _PINNED_IMAGE.match(value) or image_tag(value) in FLOATING_TAGS:
-            raise ValueError(f"got {value!r}; allowed: registry/repository:tag or @sha256:digest, not latest")
-        return value
+        return spec_rules.check_image(value)
 
     def cache_key(self) -> str:
         """The registry key the pipeline files this spec's artifacts under."""
-        return cache_key(self.model_dump(mode="json", exclude={"architecture"}))
+        return cache_key(self.pipeline_input())
+
+    def pipeline_input(self) -> dict[str, Any]:
+        """The spec as the pipeline receives it (without the sizing-only architecture)."""
+        return self.model_dump(mode="json", exclude={"architecture"})
 
 
 @dataclass(frozen=True)

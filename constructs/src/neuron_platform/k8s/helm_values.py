@@ -182,8 +182,21 @@ def fsx_csi_driver_values() -> dict[str, Any]:
 
 def keda_values() -> dict[str, Any]:
     """KEDA's operator, metrics server and webhooks on the system nodes (chart defaults otherwise;
-    the chart adds kubernetes.io/os to every node selector itself)."""
-    return {"nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE}}
+    the chart adds kubernetes.io/os to every node selector itself).
+
+    Secret access restricted: by default the chart lets the operator list and watch every
+    Secret in the cluster (to resolve TriggerAuthentications that name one). The platform's
+    scalers authenticate with Pod Identity (the ``aws-pod-identity`` ClusterTriggerAuthentication)
+    and read no Secret, so the operator and its metrics server may read Secrets of KEDA's own
+    namespace only (its certificates); a TriggerAuthentication naming a Secret elsewhere fails.
+    """
+    return {
+        "nodeSelector": {SYSTEM_NODE_LABEL: SYSTEM_NODE_VALUE},
+        "permissions": {
+            "operator": {"restrict": {"secret": True}},
+            "metricServer": {"restrict": {"secret": True}},
+        },
+    }
 
 
 # Kueue's manager configuration (config.kueue.x-k8s.io/v1beta2 Configuration): the chart's

@@ -15,6 +15,17 @@ from neuron_platform.admission import (
 from neuron_platform.capacity import EFA_RESOURCE, HUGEPAGES_RESOURCE, NEURON_RESOURCE, POOL_LABEL, PoolPlan
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
+from neuron_platform.k8s.pod_security import (
+    PodSecurityLevel,
+    allow_dns,
+    container_security_context,
+    default_deny,
+    https_egress_anywhere,
+    namespace,
+    network_policy,
+    pod_identity_agent_egress,
+    pod_security_context,
+)
 from neuron_platform.k8s.storage import SHARED_MOUNT_PATH
 
 # libfabric's EFA provider registers its buffers in 2 MiB hugepages; EFA pods
@@ -38,17 +49,70 @@ TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 TRAINING_SERVICE_ACCOUNT = "neuron-training"
 
 
-def training_namespace(namespace: str) -> Manifest:
-    """The TrainJobs' namespace (created unless it is ``default``)."""
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+# Pod Security Admission level enforced on the training namespace. Not restricted: the
+# Neuron training images run as root (their toolchains, caches and /fsx writes assume it),
+# and restricted requires non-root. Baseline admits everything a runtime pod needs (device
+# plugin resources, hugepages, a memory-backed emptyDir, the FSx claim) and refuses
+# privileged pods, host namespaces, hostPath and added capabilities beyond its default set.
+TRAINING_POD_SECURITY: PodSecurityLevel = "baseline"
+
+
+def training_namespace(namespace_name: str) -> Manifest:
+    """The TrainJobs' namespace: Pod Security Admission enforces baseline (warns and audits at restricted)."""
+    return namespace(namespace_name, enforce=TRAINING_POD_SECURITY)
 
 
 def training_service_account(namespace: str) -> Manifest:
+    """The runtime pods' identity. No API token is mounted: torchrun's rendezvous goes to the
+    first node's pod, never to the Kubernetes API; the Pod Identity credentials do not need one."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {"name": TRAINING_SERVICE_ACCOUNT, "namespace": namespace},
+        "automountServiceAccountToken": False,
     }
+
+
+# Runtime containers: no privilege escalation, every capability dropped, the runtime's default
+# seccomp profile; root stays (the images run as root). EFA needs no capability: libfabric
+# registers (pins) its buffers under RLIMIT_MEMLOCK, which the EKS AMIs' container runtime sets
+# unlimited, and IPC_LOCK (which would lift that limit, and which baseline refuses to add) is
+# not even in the container runtime's default set. The Neuron and EFA devices come from
+# their device plugins, which need no privilege in the pod.
+def training_container_security_context() -> dict[str, object]:
+    return container_security_context(run_as_non_root=False)
+
+
+def training_network_policies(namespace_name: str) -> list[Manifest]:
+    """Default deny in the training namespace, then what a job needs:
+
+    - every pod of the namespace to and from every other (on all ports): torchrun's
+      rendezvous and the collectives' TCP bootstrap between the pods of a job (EFA's own
+      traffic bypasses the pod network and is governed by the EFA security group);
+    - DNS (the Trainer's headless service names the first node);
+    - the node's Pod Identity agent (credentials for the compile cache);
+    - HTTPS anywhere (S3 through the gateway endpoint, AWS APIs, model hubs).
+
+    Nothing outside the namespace may open a connection to its pods.
+    """
+    same_namespace: list[dict[str, object]] = [{"podSelector": {}}]
+    return [
+        default_deny(namespace_name),
+        allow_dns(namespace_name),
+        network_policy(
+            "allow-within-namespace",
+            namespace_name,
+            pod_selector={},
+            ingress=[{"from": same_namespace}],
+            egress=[{"to": same_namespace}],
+        ),
+        network_policy(
+            "allow-aws-egress",
+            namespace_name,
+            pod_selector={},
+            egress=[pod_identity_agent_egress(), https_egress_anywhere()],
+        ),
+    ]
 
 
 def runtime_name(pool: str) -> str:
@@ -120,6 +184,8 @@ def neuron_training_runtime(
         volumes.append({"name": "fsx", "persistentVolumeClaim": {"claimName": shared_claim}})
     pod_spec = {
         "serviceAccountName": TRAINING_SERVICE_ACCOUNT,
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
         "schedulerName": NEURON_SCHEDULER_NAME,
         "nodeSelector": {POOL_LABEL: plan.name},
         "tolerations": [NEURON_TOLERATION],
@@ -130,6 +196,7 @@ def neuron_training_runtime(
                 "env": env,
                 "resources": {"requests": dict(resources), "limits": dict(resources)},
                 "volumeMounts": mounts,
+                "securityContext": training_container_security_context(),
             }
         ],
         "volumes": volumes,
@@ -194,7 +261,7 @@ def train_job(
     image: str,
     command: list[str],
     num_nodes: int = 2,
-    namespace: str = "default",
+    namespace: str = "training",
     env: dict[str, str] | None = None,
     topology: str = "none",
 ) -> Manifest:

@@ -11,6 +11,7 @@ from neuron_platform import facts
 from neuron_platform.capacity import EFA_RESOURCE, NEURON_RESOURCE, POOL_LABEL
 from neuron_platform.k8s import Manifest
 from neuron_platform.k8s.helm_values import NEURON_SCHEDULER_NAME, NEURON_TOLERATION
+from neuron_platform.k8s.pod_security import container_security_context, pod_security_context
 
 
 def _pod(
@@ -27,6 +28,10 @@ def _pod(
         "kind": "Pod",
         "metadata": {"name": name, "namespace": "default", "labels": {"app": name, **(labels or {})}},
         "spec": {
+            # The checks call no Kubernetes API; the images run as root (neuron-ls, fi_info),
+            # with no capability and no privilege escalation, like the training runtimes.
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security_context(),
             "schedulerName": NEURON_SCHEDULER_NAME,
             "restartPolicy": "Never",
             "nodeSelector": {POOL_LABEL: pool},
@@ -37,6 +42,7 @@ def _pod(
                     "image": image,
                     "command": command,
                     "resources": {"requests": dict(resources), "limits": dict(resources)},
+                    "securityContext": container_security_context(run_as_non_root=False),
                 }
             ],
         },

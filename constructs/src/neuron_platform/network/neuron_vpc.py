@@ -7,8 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Stack, Tags, Token, Validations
+from aws_cdk import Acknowledgment, Aws, CfnResource, RemovalPolicy, Stack, Tags, Token, Validations
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
@@ -38,6 +39,21 @@ KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
 # What follows the region in a zone name: a letter (us-east-2a), or a Local or Wavelength
 # Zone's suffix (us-west-2-lax-1a, us-east-1-wl1-bos-wlz-1).
 _ZONE_SUFFIX = re.compile(r"[a-z]|-[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def this_account_only() -> iam.PolicyStatement:
+    """Interface endpoint policy: requests signed by principals of this account, to any
+    resource (images of AWS-owned ECR repositories included). Credentials from another account
+    (taken from a pod, say) and unsigned calls (STS AssumeRoleWithWebIdentity: IRSA, which the
+    platform does not use) cannot go through the endpoints.
+    """
+    return iam.PolicyStatement(
+        sid="ThisAccountsPrincipals",
+        principals=[iam.AnyPrincipal()],
+        actions=["*"],
+        resources=["*"],
+        conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+    )
 
 
 def check_zones(zones: Sequence[str], region: str) -> None:
@@ -311,7 +327,7 @@ class NeuronVpc(Construct):
                 ec2.Peer.ipv4(block), ec2.Port.tcp(443), f"HTTPS from {block}"
             )
         for name, service in DEFAULT_INTERFACE_ENDPOINTS:
-            self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
+            endpoint = self.vpc.add_interface_endpoint(
                 name,
                 service=service,
                 subnets=ec2.SubnetSelection(subnets=self.private_subnets),
@@ -319,6 +335,8 @@ class NeuronVpc(Construct):
                 security_groups=[self.endpoint_security_group],
                 open=False,
             )
+            endpoint.add_to_policy(this_account_only())
+            self.interface_endpoints[name] = endpoint
 
     def _tag_subnets(self, cluster_name: str) -> None:
         for subnet in self.vpc.public_subnets:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from neuron_platform import facts
+from neuron_platform.compile import spec_rules
+from neuron_platform.compile.cache_key import unpinned_key
 from neuron_platform.compile.spec import CompileSpec, estimate_memory, spec_issues
 from neuron_platform.neuron_stack import (
     COMPILE_PLACEMENT,
@@ -75,25 +77,43 @@ class ServingPlan:
     kv_cache_gib: float
     tokens_per_second: float | None
     environment: dict[str, str] = field(default_factory=dict)
+    # The compile image pinned for this endpoint (``<repository uri>@sha256:...``, built FROM
+    # the serving image by make compile-image); None until it is pinned.
+    compile_image: str | None = None
 
     @property
     def instance_type(self) -> str:
         t = self.placement.instance_type
         return f"ml.{t}" if self.spec.backend == "sagemaker" else t
 
-    def compile_spec(self, registry: str) -> CompileSpec:
-        """The compile spec whose artifacts this endpoint loads (image in ``registry``)."""
+    @property
+    def pinned(self) -> bool:
+        return self.compile_image is not None
+
+    def compile_spec(self) -> CompileSpec:
+        """The compile spec whose artifacts this endpoint loads: its shapes, the serving image's
+        SDK and the pinned compile image. Raises :class:`PlanError` while no image is pinned."""
+        if self.compile_image is None:
+            raise PlanError(
+                f"compile_image: endpoint {self.spec.name} has no pinned compile image; build it with make "
+                f"compile-image ENDPOINT={self.spec.name} (FROM {self.serving_image}) and set compile_image to the "
+                "reference it prints"
+            )
         return CompileSpec.model_validate(
-            {
-                **self.spec.shape_fields(),
-                "sdk_version": self.compile_sdk,
-                "image": f"{registry}/{self.compile_image_repository}:{self.compile_image_tag}",
-            }
+            {**self.spec.shape_fields(), "sdk_version": self.compile_sdk, "image": self.compile_image}
         )
 
     def cache_key(self) -> str:
-        # The registry host does not enter the key (see compile.cache_key).
-        return self.compile_spec("registry.invalid").cache_key()
+        """Where the endpoint's artifacts are: the key of :meth:`compile_spec`, computed here at
+        synth from the pinned reference. Unpinned, a key no compile can produce (serving then
+        reports missing artifacts instead of loading anything)."""
+        if self.compile_image is None:
+            return unpinned_key(
+                self.spec.model_dump(
+                    mode="json", include={"model", "target", "tensor_parallel_size", "batch_size", "sequence_length"}
+                )
+            )
+        return self.compile_spec().cache_key()
 
     def usd_per_hour(self, replicas: int) -> float | None:
         price = self.placement.usd_per_hour
@@ -147,13 +167,22 @@ def plan(
     pool_types: Sequence[str] | None = None,
     project: str = "neuron",
     pool_stack: PoolStack | None = None,
+    compile_image: str | None = None,
 ) -> ServingPlan:
     """Plan ``spec``. EKS endpoints serve the ``pool_stack``'s image (without one: the default
     inference stack of the target's family); SageMaker endpoints the newest supported
-    SageMaker image, or the one at ``spec.neuron_sdk``."""
+    SageMaker image, or the one at ``spec.neuron_sdk``. ``compile_image``: the endpoint's
+    pinned compile image (default: the spec's ``compile_image``, when it has one), an image
+    of ``<project>-neuron`` by digest."""
     issues = list(spec_issues(spec, compile_machines=()))
     if issues:
         raise PlanError(str(issues[0]))
+    repository = f"{project}-neuron"
+    pinned = compile_image if compile_image is not None else getattr(spec, "compile_image", None)
+    if pinned is not None:
+        problems = spec_rules.compile_image_problems(pinned, repository_name=repository)
+        if problems:
+            raise PlanError(f"compile_image: {problems[0]}")
     candidates = candidate_types(spec, pool_types)
     if not candidates:
         where = "SageMaker hosting" if spec.backend == "sagemaker" else f"pool {spec.pool}"
@@ -177,7 +206,6 @@ def plan(
     tokens = spec.tokens_per_second or facts.PUBLISHED_TOKENS_PER_SECOND.get(
         (spec.model.name, spec.target, spec.tensor_parallel_size)
     )
-    repository = f"{project}-neuron"
     if spec.backend == "sagemaker":
         try:
             endpoint = resolve_sagemaker(spec.target, spec.neuron_sdk)
@@ -235,6 +263,7 @@ def plan(
         kv_cache_gib=estimate.kv_cache_gib if estimate else math.nan,
         tokens_per_second=tokens,
         environment=environment,
+        compile_image=pinned,
     )
 
 
@@ -272,10 +301,16 @@ def plan_table(p: ServingPlan) -> list[str]:
         ("serving image", f"{p.serving_image} ({p.engine}, runtime {p.runtime})"),
         (
             "compile spec",
-            f"sdk {p.compile_sdk} (neuronx-cc {p.compiler}), image {p.compile_image_repository}:{p.compile_image_tag}, "
+            f"sdk {p.compile_sdk} (neuronx-cc {p.compiler}), image "
+            f"{p.compile_image or f'{p.compile_image_repository}:{p.compile_image_tag} (not pinned)'}, "
             f"compiled on {'the pool' if p.compile_placement == 'cluster' else 'AWS Batch (CPU)'}",
         ),
-        ("cache key", p.cache_key()),
+        (
+            "cache key",
+            p.cache_key()
+            if p.pinned
+            else f"none until compile_image is pinned (make compile-image ENDPOINT={spec.name})",
+        ),
         (
             "cost per hour",
             f"{money(p.usd_per_hour(spec.replicas.min), '')} at min, {money(p.usd_per_hour(spec.replicas.max), '')} at max",

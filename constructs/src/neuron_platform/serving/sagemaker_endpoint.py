@@ -31,6 +31,11 @@ class SageMakerEndpoint(Construct):
     encrypted with ``key``, ENIs in the VPC, and target tracking on concurrent requests
     per model copy between the spec's replica bounds.
 
+    Callers are authenticated by IAM: the endpoint is reached only through the SageMaker
+    runtime API (``sagemaker:InvokeEndpoint``, SigV4-signed), so it has no API key. Its
+    execution role trusts SageMaker only for this account's resources in this region
+    (``aws:SourceAccount``, ``aws:SourceArn``).
+
     Example::
 
         SageMakerEndpoint(self, "Llama", plan=plan_, project="neuron", bucket=store.bucket,
@@ -61,7 +66,16 @@ class SageMakerEndpoint(Construct):
         self.role = iam.Role(
             self,
             "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Confused-deputy guard (SageMaker's "Cross-service confused deputy prevention"):
+            # SageMaker may assume the role only on behalf of this account's resources in
+            # this region.
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:*"},
+                },
+            ),
             description=f"SageMaker endpoint {self.endpoint_name}: its artifacts, the DLC image, its logs",
         )
         self.artifact_policy = grant_artifact_read(self, self.role, bucket=bucket, key=key, cache_key=self.cache_key)

@@ -63,11 +63,22 @@ class TrainingFileSystem(Construct):
         )
         # Between file servers: LustreFileSystem itself opens TCP 988-1023 from the group to
         # itself; the egress side is ours because the group allows no other outbound traffic.
-        for port in LUSTRE_PORTS:
+        for j, port in enumerate(LUSTRE_PORTS):
             self.security_group.add_egress_rule(self.security_group, port, "Lustre between file servers")
+            rule = port.to_rule_json()
             for i, group_id in enumerate(client_security_group_ids):
-                self.security_group.add_ingress_rule(
-                    ec2.Peer.security_group_id(group_id), port, f"Lustre from training nodes ({i})"
+                # Separate resources, not inline rules: an inline rule naming the cluster's
+                # security group would make the group, and so the file system (about ten
+                # minutes), wait for the cluster (about ten more) instead of building beside it.
+                ec2.CfnSecurityGroupIngress(
+                    self,
+                    f"ClientIngress{i}Port{j}",
+                    group_id=self.security_group.security_group_id,
+                    source_security_group_id=group_id,
+                    ip_protocol=rule["ipProtocol"],
+                    from_port=rule["fromPort"],
+                    to_port=rule["toPort"],
+                    description=f"Lustre from training nodes ({i})",
                 )
         self.key = kms.Key(
             self,
