@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 
 from constructs import Construct
-from neuron_platform.compile.artifact_store import ArtifactStore
+from neuron_platform.compile.artifact_store import (
+    ArtifactStore,
+    artifacts_bucket_export,
+    artifacts_key_export,
+    repository_name,
+)
 from neuron_platform.compile.client import (
     OUTPUT_BUCKET,
     OUTPUT_MAX_MEMORY,
     OUTPUT_REGISTRY,
     OUTPUT_REPOSITORY,
     OUTPUT_STATE_MACHINE,
+    cluster_compile_function_name,
 )
-from neuron_platform.compile.cluster_compile import ClusterCompile, ClusterJobTemplate
-from neuron_platform.compile.compile_pipeline import CompilePipeline
+from neuron_platform.compile.compile_pipeline import ClusterCompileTarget, CompilePipeline
 from neuron_platform.config import PlatformConfig
-from neuron_platform.k8s.compile import compile_job_template
 from neuron_platform.log_encryption import logs_kms_key, retention_from_days
 from stacks.network_stack import NetworkStack
-
-if TYPE_CHECKING:
-    from stacks.cluster_stack import ClusterStack
-
-
-def artifacts_bucket_export(project: str) -> str:
-    return f"{project}-artifacts-bucket-arn"
-
-
-def artifacts_key_export(project: str) -> str:
-    return f"{project}-artifacts-key-arn"
 
 
 def cluster_compiled_endpoints(config: PlatformConfig) -> list[str]:
@@ -42,7 +35,9 @@ def cluster_compiled_endpoints(config: PlatformConfig) -> list[str]:
 class CompileStack(Stack):
     """Compile once, cache, record: storage plus the Step Functions pipeline, which compiles on
     AWS Batch (optimum-neuron exports on CPU) or, for EKS endpoints served by vLLM, as a Job on
-    the endpoint's own pool (``cluster`` is then required)."""
+    the endpoint's own pool. The cluster side of those Jobs lives in the serving stack; the
+    pipeline calls its function by name, so this stack needs the network only and deploys
+    beside the cluster."""
 
     def __init__(
         self,
@@ -51,7 +46,6 @@ class CompileStack(Stack):
         *,
         config: PlatformConfig,
         network: NetworkStack,
-        cluster: ClusterStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -59,7 +53,7 @@ class CompileStack(Stack):
         removal = RemovalPolicy.RETAIN if config.project.retain_data_on_destroy else RemovalPolicy.DESTROY
         # A predictable repository name lets compile specs name their image before deploy.
         self.store = ArtifactStore(
-            self, "Artifacts", repository_name=f"{config.project.name}-neuron", removal_policy=removal
+            self, "Artifacts", repository_name=repository_name(config.project.name), removal_policy=removal
         )
         log_key = logs_kms_key(
             self,
@@ -67,39 +61,14 @@ class CompileStack(Stack):
             description=f"Encrypts the compile pipeline logs of {config.project.name}",
             removal_policy=removal,
         )
-        self.cluster_compile: ClusterCompile | None = None
         on_cluster = cluster_compiled_endpoints(config)
-        if on_cluster:
-            if cluster is None:
-                raise ValueError(f"endpoints {', '.join(on_cluster)} compile on the cluster; pass the cluster stack")
-            templates = {}
-            for name in on_cluster:
-                endpoint_plan = config.plan_endpoint(config.endpoint(name))  # type: ignore[arg-type]
-                templates[name] = ClusterJobTemplate(
-                    tag=endpoint_plan.compile_image_tag,
-                    # The endpoint's pinned compile image: the only image its compile Job runs.
-                    image=endpoint_plan.compile_image,
-                    job=compile_job_template(
-                        endpoint_plan,
-                        timeout_seconds=settings.job_timeout_minutes * 60,
-                        hf_token_secret_arn=settings.hf_token_secret_arn,
-                    ),
-                )
-            self.cluster_compile = ClusterCompile(
-                self,
-                "OnCluster",
-                cluster=cluster.cluster,
-                vpc=network.network.vpc,
-                subnets=network.network.private_subnets,
-                store=self.store,
-                templates=templates,
-                log_key=log_key,
-                log_retention=retention_from_days(config.cluster.log_retention_days),
-                model_buckets=settings.model_buckets,
-                model_bucket_account=settings.model_bucket_account,
-                hf_token_secret_arn=settings.hf_token_secret_arn,
-                removal_policy=removal,
+        self.cluster_compile_target = (
+            ClusterCompileTarget(
+                function_name=cluster_compile_function_name(config.project.name), endpoints=tuple(on_cluster)
             )
+            if on_cluster
+            else None
+        )
         self.pipeline = CompilePipeline(
             self,
             "Pipeline",
@@ -117,7 +86,7 @@ class CompileStack(Stack):
             model_buckets=settings.model_buckets,
             model_bucket_account=settings.model_bucket_account,
             hf_token_secret_arn=settings.hf_token_secret_arn,
-            cluster_compile=self.cluster_compile,
+            cluster_compile=self.cluster_compile_target,
             removal_policy=removal,
         )
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=self.pipeline.state_machine.state_machine_arn)

@@ -13,6 +13,7 @@ from neuron_platform.operations.platform_dashboard import PlatformDashboard
 from neuron_platform.serving.sagemaker_endpoint import VARIANT
 from stacks.cluster_stack import ClusterStack
 from stacks.compile_stack import CompileStack
+from stacks.sagemaker_stack import SageMakerStack
 from stacks.serving_stack import ServingStack
 from stacks.tags import PROJECT_TAG
 
@@ -29,6 +30,7 @@ class OperationsStack(Stack):
         cluster: ClusterStack,
         compile_stack: CompileStack | None,
         serving: ServingStack | None,
+        sagemaker: SageMakerStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -38,7 +40,7 @@ class OperationsStack(Stack):
         state_machine = compile_stack.pipeline.state_machine if compile_stack else None
         variants = [
             SageMakerVariant(endpoint.endpoint_name, VARIANT)
-            for endpoint in (serving.sagemaker_endpoints.values() if serving else [])
+            for endpoint in (sagemaker.endpoints.values() if sagemaker else [])
         ]
         self.alarms = PlatformAlarms(
             self,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     # pay for loading their construct modules (and the aws-cdk-lib modules behind them).
     from stacks.compile_stack import CompileStack
     from stacks.operations_stack import OperationsStack
+    from stacks.sagemaker_stack import SageMakerStack
     from stacks.serving_stack import ServingStack
 
 
@@ -30,11 +31,12 @@ class Platform:
     cluster: ClusterStack
     compile: CompileStack | None = None
     serving: ServingStack | None = None
+    sagemaker: SageMakerStack | None = None
     operations: OperationsStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        optional = [s for s in (self.compile, self.serving, self.operations) if s is not None]
+        optional = [s for s in (self.compile, self.serving, self.sagemaker, self.operations) if s is not None]
         return [self.network, self.cluster, *optional]
 
 
@@ -70,13 +72,14 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             compile_stack_name(name),
             config=config,
             network=network,
-            cluster=cluster,
             env=env,
             description=f"Neuron platform '{name}': compiled-artifact store and compile pipeline",
         )
+    # Endpoints need compile.enabled (config validation); each backend has its own stack, so the
+    # SageMaker endpoints, which need no cluster, deploy beside it.
     serving_stack = None
-    if config.serving.endpoints:
-        assert compile_stack is not None  # config validation: endpoints need compile.enabled
+    if config.eks_endpoints:
+        assert compile_stack is not None
         from stacks.serving_stack import ServingStack, serving_stack_name
 
         serving_stack = ServingStack(
@@ -87,7 +90,21 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             cluster=cluster,
             compile_stack=compile_stack,
             env=env,
-            description=f"Neuron platform '{name}': serving endpoints on EKS and SageMaker",
+            description=f"Neuron platform '{name}': serving endpoints on EKS and their on-pool compiles",
+        )
+    sagemaker_stack = None
+    if any(e.backend == "sagemaker" for e in config.serving.endpoints):
+        assert compile_stack is not None
+        from stacks.sagemaker_stack import SageMakerStack, sagemaker_stack_name
+
+        sagemaker_stack = SageMakerStack(
+            app,
+            sagemaker_stack_name(name),
+            config=config,
+            network=network,
+            compile_stack=compile_stack,
+            env=env,
+            description=f"Neuron platform '{name}': serving endpoints on SageMaker",
         )
     operations = None
     if config.operations.enabled:
@@ -100,6 +117,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             cluster=cluster,
             compile_stack=compile_stack,
             serving=serving_stack,
+            sagemaker=sagemaker_stack,
             env=env,
             description=f"Neuron platform '{name}': alarms, budget and the operations dashboard",
         )
@@ -109,5 +127,10 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     # Every unacknowledged AwsSolutions finding fails synthesis.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return Platform(
-        network=network, cluster=cluster, compile=compile_stack, serving=serving_stack, operations=operations
+        network=network,
+        cluster=cluster,
+        compile=compile_stack,
+        serving=serving_stack,
+        sagemaker=sagemaker_stack,
+        operations=operations,
     )

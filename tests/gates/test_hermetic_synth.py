@@ -39,6 +39,7 @@ def _cdk_synth(config: str, outdir: Path, env: dict[str, str]) -> subprocess.Com
                 "inf-small-cluster",
                 "inf-small-compile",
                 "inf-small-serving",
+                "inf-small-sagemaker",
                 "inf-small-operations",
             ],
         ),

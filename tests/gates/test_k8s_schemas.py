@@ -109,7 +109,7 @@ def test_the_compile_job_templates_are_schema_valid(synthesized: dict[str, Synth
 
     checked = 0
     for app in synthesized.values():
-        runner = app.platform.compile.cluster_compile if app.platform.compile else None
+        runner = app.platform.serving.cluster_compile if app.platform.serving else None
         if runner is None:
             continue
         asset = next(app.outdir.glob("asset.*/job_templates.json"))

@@ -16,6 +16,7 @@ from neuron_platform.deploy_time import (
     deploy_plan,
     main,
     report_lines,
+    summary_table,
 )
 from tests.conftest import SynthesizedApp
 
@@ -144,3 +145,48 @@ def test_assembly_reads_stack_dependencies(synthesized: dict[str, SynthesizedApp
     assert set(assembly.templates) == set(stacks)
     serving = next(n for n in stacks if n.endswith("-serving"))
     assert any(d.endswith("-cluster") for d in assembly.stack_dependencies[serving])
+
+
+def _upstream_stacks(assembly: Assembly, stack: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [stack]
+    while todo:
+        for dependency in assembly.stack_dependencies[todo.pop()]:
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return seen
+
+
+def test_compile_and_sagemaker_stacks_never_wait_for_the_cluster(synthesized: dict[str, SynthesizedApp]) -> None:
+    """Neither needs the cluster (the pipeline calls the on-pool compile function by name), so
+    `cdk deploy --concurrency N` builds both beside it."""
+    checked = 0
+    for name, app in synthesized.items():
+        assembly = Assembly.read(app.outdir)
+        for stack in assembly.templates:
+            if stack.endswith(("-compile", "-sagemaker")):
+                checked += 1
+                assert not any(s.endswith("-cluster") for s in _upstream_stacks(assembly, stack)), (name, stack)
+    assert checked >= 2
+
+
+def test_concurrency_overlaps_the_sagemaker_endpoints_with_the_cluster(synthesized: dict[str, SynthesizedApp]) -> None:
+    assembly = Assembly.read(synthesized["inference-small"].outdir)
+    serial, parallel = deploy_plan(assembly, concurrency=1), deploy_plan(assembly, concurrency=4)
+    (cluster,) = [s for s in parallel.schedule if s.endswith("-cluster")]
+    (sagemaker,) = [s for s in parallel.schedule if s.endswith("-sagemaker")]
+    assert parallel.schedule[sagemaker][1] < parallel.schedule[cluster][1]
+    # What is left after the cluster: the EKS endpoints and the operations stack.
+    assert parallel.minutes <= parallel.schedule[cluster][1] + 3
+    assert parallel.minutes < serial.minutes - 8
+
+
+def test_the_readme_table_is_the_model_of_the_shipped_configs(synthesized: dict[str, SynthesizedApp]) -> None:
+    """`make bench` writes it; a change that moves a modelled time fails here until rerun."""
+    from tests.bench.run import CONCURRENCY, DEPLOY_END, DEPLOY_START, README
+
+    text = README.read_text()
+    block = text.split(DEPLOY_START, 1)[1].split(DEPLOY_END, 1)[0].strip().splitlines()
+    assemblies = {name: Assembly.read(app.outdir) for name, app in synthesized.items()}
+    assert block == summary_table(assemblies, concurrency=CONCURRENCY), "README deploy times are stale: run make bench"

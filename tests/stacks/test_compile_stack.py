@@ -272,7 +272,10 @@ def test_state_machine_logs_everything_encrypted_and_traces(inference_app: Synth
 
 
 def _statements(app: SynthesizedApp, prefix: str) -> list[dict[str, Any]]:
-    policies = resources(app.template(app.platform.compile), "AWS::IAM::Policy")  # type: ignore[arg-type]
+    """The statements of the one policy whose logical id starts with ``prefix``, in the compile
+    stack or the serving stack (which holds the on-pool compile)."""
+    stacks = [s for s in (app.platform.compile, app.platform.serving) if s is not None]
+    policies = {k: p for stack in stacks for k, p in resources(app.template(stack), "AWS::IAM::Policy").items()}
     (policy,) = [p for k, p in policies.items() if k.startswith(prefix)]
     return props(policy)["PolicyDocument"]["Statement"]  # type: ignore[no-any-return]
 
@@ -506,11 +509,39 @@ def test_lambda_asset_carries_the_library_cache_key(inference_app: SynthesizedAp
     assert (asset / "spec_rules.py").read_text() == Path(spec_rules.__file__).read_text()
 
 
-# --- compiles on the cluster (vLLM endpoints) ----------------------------------------------------
+# --- compiles on the cluster (vLLM endpoints): the pipeline here, the cluster side in the serving stack ---
+
+
+def serving_json(app: SynthesizedApp) -> dict[str, Any]:
+    assert app.platform.serving is not None
+    return app.template_json(app.platform.serving)
+
+
+def serving_only(app: SynthesizedApp, type_name: str) -> dict[str, Any]:
+    assert app.platform.serving is not None
+    (item,) = resources(app.template(app.platform.serving), type_name).values()
+    return item
+
+
+def test_the_pipeline_calls_the_cluster_step_by_its_fixed_name(
+    inference_app: SynthesizedApp, definition: dict[str, Any]
+) -> None:
+    """By name, not by reference: the compile stack does not wait for the cluster."""
+    functions = resources(inference_app.template(inference_app.platform.serving), "AWS::Lambda::Function")  # type: ignore[arg-type]
+    (function,) = [props(f) for f in functions.values() if props(f)["Handler"] == "cluster_job.handler"]
+    assert function["FunctionName"] == "inf-small-compile-on-cluster"
+    for name in ("StartClusterJob", "ClusterJobStatus"):
+        target = json.dumps(states(definition)[name]["Resource"])
+        assert ":function:inf-small-compile-on-cluster" in target, target
+    assert "OnCluster" not in json.dumps(compile_json(inference_app)["Resources"])
 
 
 def test_only_the_cluster_step_carries_the_job_templates(inference_app: SynthesizedApp) -> None:
-    functions = resources(inference_app.template(inference_app.platform.compile), "AWS::Lambda::Function")  # type: ignore[arg-type]
+    functions = {
+        k: f
+        for stack in (inference_app.platform.compile, inference_app.platform.serving)
+        for k, f in resources(inference_app.template(stack), "AWS::Lambda::Function").items()  # type: ignore[arg-type]
+    }
     by_handler = {props(f)["Handler"]: props(f)["Code"]["S3Key"].removesuffix(".zip") for f in functions.values()}
     cluster_asset = inference_app.outdir / f"asset.{by_handler['cluster_job.handler']}"
     steps_asset = inference_app.outdir / f"asset.{by_handler['validate.handler']}"
@@ -528,7 +559,7 @@ def test_only_the_cluster_step_carries_the_job_templates(inference_app: Synthesi
 
 
 def test_the_cluster_step_runs_in_the_vpc_with_the_cluster_security_group(inference_app: SynthesizedApp) -> None:
-    functions = resources(inference_app.template(inference_app.platform.compile), "AWS::Lambda::Function")  # type: ignore[arg-type]
+    functions = resources(inference_app.template(inference_app.platform.serving), "AWS::Lambda::Function")  # type: ignore[arg-type]
     (function,) = [props(f) for f in functions.values() if props(f)["Handler"] == "cluster_job.handler"]
     assert len(function["VpcConfig"]["SubnetIds"]) == 2
     (group,) = function["VpcConfig"]["SecurityGroupIds"]
@@ -539,7 +570,7 @@ def test_the_cluster_step_runs_in_the_vpc_with_the_cluster_security_group(infere
 
 
 def test_the_cluster_step_may_only_edit_the_compile_namespace(inference_app: SynthesizedApp) -> None:
-    _, entry = only(inference_app, "AWS::EKS::AccessEntry")
+    entry = serving_only(inference_app, "AWS::EKS::AccessEntry")
     (policy,) = props(entry)["AccessPolicies"]
     assert policy["AccessScope"] == {"Type": "namespace", "Namespaces": ["neuron-compile"]}
     assert policy["PolicyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
@@ -550,8 +581,8 @@ def test_the_compile_namespace_is_hardened(inference_app: SynthesizedApp) -> Non
 
     objects = [
         o
-        for o in manifests(compile_json(inference_app))
-        if o["metadata"].get("namespace", "") in ("", "neuron-compile")
+        for o in manifests(serving_json(inference_app))
+        if "neuron-compile" in (o["metadata"].get("namespace"), o["metadata"]["name"])
     ]
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
     assert kinds == [
@@ -566,15 +597,15 @@ def test_the_compile_namespace_is_hardened(inference_app: SynthesizedApp) -> Non
 
 
 def test_compile_pods_get_their_own_pod_identity(inference_app: SynthesizedApp) -> None:
-    _, association = only(inference_app, "AWS::EKS::PodIdentityAssociation")
-    assert (props(association)["Namespace"], props(association)["ServiceAccount"]) == (
-        "neuron-compile",
-        "neuron-compile",
-    )
+    associations = resources(inference_app.template(inference_app.platform.serving), "AWS::EKS::PodIdentityAssociation")  # type: ignore[arg-type]
+    (association,) = [a for a in associations.values() if props(a)["Namespace"] == "neuron-compile"]
+    assert props(association)["ServiceAccount"] == "neuron-compile"
+    assert "OnClusterPodRole" in json.dumps(props(association)["RoleArn"])
 
 
 def test_configs_without_vllm_endpoints_have_no_cluster_step(synthesized: dict[str, SynthesizedApp]) -> None:
     for app in synthesized.values():
         if app.platform.compile is None or app.name == "inference-small":
             continue
-        assert app.platform.compile.cluster_compile is None
+        assert app.platform.compile.cluster_compile_target is None
+        assert app.platform.serving is None or app.platform.serving.cluster_compile is None

@@ -1,4 +1,4 @@
-"""Fine-grained assertions on the serving stack: EKS objects and SageMaker resources."""
+"""Fine-grained assertions on the serving stacks: EKS objects (serving) and SageMaker resources (sagemaker)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from neuron_platform import versions
 from neuron_platform.serving.planner import plan
 from tests.conftest import REPO, SynthesizedApp
-from tests.helpers import manifests_by_name, props, resources
+from tests.helpers import manifests, props, resources
 
 
 def serving_json(app: SynthesizedApp) -> dict[str, Any]:
@@ -19,11 +19,28 @@ def serving_json(app: SynthesizedApp) -> dict[str, Any]:
 
 
 def objects(app: SynthesizedApp) -> dict[tuple[str, str], dict[str, Any]]:
-    return manifests_by_name(serving_json(app))
+    """The endpoints' objects (the on-pool compile's namespace, in the same stack, left out)."""
+    from neuron_platform.k8s.compile import COMPILE_NAMESPACE
+
+    return {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in manifests(serving_json(app))
+        if COMPILE_NAMESPACE not in (o["metadata"].get("namespace"), o["metadata"]["name"])
+    }
 
 
 def only(app: SynthesizedApp, type_name: str) -> dict[str, Any]:
     (item,) = resources(app.template(app.platform.serving), type_name).values()  # type: ignore[arg-type]
+    return item
+
+
+def sagemaker_template(app: SynthesizedApp) -> Any:
+    assert app.platform.sagemaker is not None
+    return app.template(app.platform.sagemaker)
+
+
+def sagemaker_only(app: SynthesizedApp, type_name: str) -> dict[str, Any]:
+    (item,) = resources(sagemaker_template(app), type_name).values()
     return item
 
 
@@ -134,7 +151,7 @@ def test_keda_authenticates_through_the_serving_namespace_only(inference_app: Sy
 
 def test_pod_identity_reads_only_this_endpoints_artifacts(inference_app: SynthesizedApp, eks_plan: Any) -> None:
     associations = resources(inference_app.template(inference_app.platform.serving), "AWS::EKS::PodIdentityAssociation")  # type: ignore[arg-type]
-    (association,) = associations.values()
+    (association,) = [a for a in associations.values() if props(a)["Namespace"] == "serving"]
     assert (props(association)["Namespace"], props(association)["ServiceAccount"]) == ("serving", "llama3-8b")
     policies = resources(inference_app.template(inference_app.platform.serving), "AWS::IAM::Policy")  # type: ignore[arg-type]
     (policy,) = [p for k, p in policies.items() if k.startswith("Eksllama38bArtifactRead")]
@@ -291,7 +308,7 @@ def test_load_balancer_is_restricted_hardened_and_logged(inference_app: Synthesi
 
 
 def test_sagemaker_model_uses_the_pinned_image_artifacts_and_isolation(inference_app: SynthesizedApp) -> None:
-    model = props(only(inference_app, "AWS::SageMaker::Model"))
+    model = props(sagemaker_only(inference_app, "AWS::SageMaker::Model"))
     container = model["PrimaryContainer"]
     # The Hugging Face vLLM image of the DLC data (optimum-neuron 0.4.5, SDK 2.26.1), in this region.
     assert container["Image"] == (
@@ -312,22 +329,22 @@ def test_sagemaker_model_uses_the_pinned_image_artifacts_and_isolation(inference
 
 
 def test_sagemaker_endpoint_config_timeouts_kms_and_instance(inference_app: SynthesizedApp) -> None:
-    config = props(only(inference_app, "AWS::SageMaker::EndpointConfig"))
+    config = props(sagemaker_only(inference_app, "AWS::SageMaker::EndpointConfig"))
     (variant,) = config["ProductionVariants"]
     assert variant["InstanceType"] == "ml.inf2.24xlarge"
     assert variant["InitialInstanceCount"] == 1
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 3600
     assert variant["ModelDataDownloadTimeoutInSeconds"] == 3600
     assert "KmsKeyId" in config
-    assert props(only(inference_app, "AWS::SageMaker::Endpoint"))["EndpointName"] == "inf-small-llama3-8b-sm"
+    assert props(sagemaker_only(inference_app, "AWS::SageMaker::Endpoint"))["EndpointName"] == "inf-small-llama3-8b-sm"
 
 
 def test_sagemaker_autoscaling_tracks_concurrent_requests(inference_app: SynthesizedApp) -> None:
-    target = props(only(inference_app, "AWS::ApplicationAutoScaling::ScalableTarget"))
+    target = props(sagemaker_only(inference_app, "AWS::ApplicationAutoScaling::ScalableTarget"))
     assert target["ResourceId"] == "endpoint/inf-small-llama3-8b-sm/variant/main"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 2)
     assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    policy = props(only(inference_app, "AWS::ApplicationAutoScaling::ScalingPolicy"))
+    policy = props(sagemaker_only(inference_app, "AWS::ApplicationAutoScaling::ScalingPolicy"))
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
         "SageMakerVariantConcurrentRequestsPerModelHighResolution"
@@ -336,7 +353,7 @@ def test_sagemaker_autoscaling_tracks_concurrent_requests(inference_app: Synthes
 
 
 def test_sagemaker_role_trusts_sagemaker_for_this_account_and_region_only(inference_app: SynthesizedApp) -> None:
-    roles = resources(serving_template(inference_app), "AWS::IAM::Role")
+    roles = resources(sagemaker_template(inference_app), "AWS::IAM::Role")
     (role,) = [r for k, r in roles.items() if k.startswith("SageMakerllama38bsmExecutionRole")]
     (statement,) = props(role)["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
@@ -354,12 +371,19 @@ def test_sagemaker_endpoint_has_no_api_key(inference_app: SynthesizedApp) -> Non
 
 
 def test_sagemaker_security_group_allows_no_inbound(inference_app: SynthesizedApp) -> None:
-    groups = resources(inference_app.template(inference_app.platform.serving), "AWS::EC2::SecurityGroup")  # type: ignore[arg-type]
+    groups = resources(sagemaker_template(inference_app), "AWS::EC2::SecurityGroup")
     (group,) = groups.values()
     assert "SecurityGroupIngress" not in props(group)
     assert [r["FromPort"] for r in props(group)["SecurityGroupEgress"]] == [443]
 
 
-def test_no_serving_stack_without_endpoints(synthesized: dict[str, SynthesizedApp]) -> None:
+def test_each_backend_has_its_stack_and_no_stack_without_endpoints(synthesized: dict[str, SynthesizedApp]) -> None:
     for name, app in synthesized.items():
-        assert (app.platform.serving is not None) == bool(app.config.serving.endpoints), name
+        backends = {e.backend for e in app.config.serving.endpoints}
+        assert (app.platform.serving is not None) == ("eks" in backends), name
+        assert (app.platform.sagemaker is not None) == ("sagemaker" in backends), name
+    app = synthesized["inference-small"]
+    assert app.platform.serving is not None
+    assert app.platform.sagemaker is not None
+    assert "AWS::SageMaker" not in json.dumps(serving_json(app))
+    assert "Custom::AWSCDK-EKS" not in json.dumps(app.template_json(app.platform.sagemaker))

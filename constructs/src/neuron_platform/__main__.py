@@ -29,6 +29,7 @@ from neuron_platform.assets import runtime_asset
 from neuron_platform.capacity import plan_pool
 from neuron_platform.compile.client import (
     CompileCliError,
+    check_cluster_compile,
     check_image_home,
     compile_stack_name,
     current_step,
@@ -50,7 +51,7 @@ from neuron_platform.k8s.workloads import efa_pair_pods, inf2_smoke_pod
 from neuron_platform.neuron_matrix import matrix_lines, rule_lines
 from neuron_platform.neuron_stack import CompileToolchain, NeuronStackError, Role, compile_toolchain
 from neuron_platform.offerings import check_offerings, summarize
-from neuron_platform.serving.api_key import endpoint_api_key
+from neuron_platform.serving.api_key import endpoint_api_key, serving_stack_name
 from neuron_platform.serving.planner import PlanError, ServingPlan, plan, plan_table
 from neuron_platform.serving.spec import ServingSpec
 from neuron_platform.train_jobs import TrainJobError, TrainJobRequest, build_train_job
@@ -207,6 +208,12 @@ def _compile(args: argparse.Namespace) -> int:
                 served = config.plan_endpoint(endpoint)
                 spec = served.compile_spec()
                 where = f"on pool {endpoint.pool}" if served.compile_placement == "cluster" else "on AWS Batch"
+                if served.compile_placement == "cluster":
+                    check_cluster_compile(
+                        session.client("lambda"),
+                        config.project.name,
+                        serving_stack=serving_stack_name(config.project.name),
+                    )
                 print(f"endpoint {endpoint.name}: compiling {where} for cache key {spec.cache_key()}")
             assert spec is not None
             account = session.client("sts").get_caller_identity()["Account"]

@@ -200,6 +200,7 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
             BillingMode="PAY_PER_REQUEST",
         )
         images = _push_images(boto3.client("ecr", region_name="us-west-2"))
+        _create_cluster_compile_function()
         spec.write_text(yaml.safe_dump(SPEC | {"image": images[OPTIMUM_TAG]}))
         yield {
             "config": str(config),
@@ -209,6 +210,26 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
             "stubs": stubs,
             "images": images,
         }
+
+
+def _create_cluster_compile_function() -> None:
+    """The serving stack's on-pool compile function, as deployed (moto's Lambda)."""
+    import io
+    import zipfile
+
+    role = boto3.client("iam", region_name="us-west-2").create_role(
+        RoleName="compile-on-cluster", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("cluster_job.py", "def handler(event, context):\n    return event\n")
+    boto3.client("lambda", region_name="us-west-2").create_function(
+        FunctionName=client.cluster_compile_function_name("inf-small"),
+        Runtime="python3.12",
+        Role=role,
+        Handler="cluster_job.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
 
 
 def _push_images(ecr: Any) -> dict[str, str]:
@@ -553,6 +574,24 @@ def test_submit_an_endpoints_compile_spec(
     from neuron_platform.compile.cache_key import cache_key
 
     assert cache_key(submitted) == expected_key
+
+
+def test_an_on_pool_compile_needs_the_serving_stack_first(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function lives in the serving stack (so the compile stack deploys beside the
+    cluster): without it, say what to deploy instead of starting a run that fails."""
+    from tests.conftest import REPO
+
+    _pin(monkeypatch, aws["images"])
+    boto3.client("lambda", region_name="us-west-2").delete_function(FunctionName="inf-small-compile-on-cluster")
+    example = str(REPO / "config" / "examples" / "inference-small.yaml")
+    assert main(["compile", "submit", "--endpoint", "llama3-8b", "--config", example, "--no-wait"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "compile submit: the on-pool compile function inf-small-compile-on-cluster does not exist in us-west-2: "
+        "deploy the serving stack (inf-small-serving) first, then submit again"
+    )
 
 
 def test_an_unpinned_endpoint_says_how_to_pin_it(

@@ -53,7 +53,7 @@ def test_pipeline_and_cluster_step_deploy_the_repository_lambdas_by_default(tmp_
         store=store,
         instance_types=["r7i.4xlarge"],
         log_key=key,
-        cluster_compile=on_cluster,
+        cluster_compile=on_cluster.target,
     )
     app.synth()
     bundles = _bundles(tmp_path, "validate.py")
@@ -130,7 +130,7 @@ def test_the_token_secret_and_model_buckets_are_scoped_to_the_compile_jobs(tmp_p
         store=store,
         instance_types=["r7i.4xlarge"],
         log_key=key,
-        cluster_compile=on_cluster,
+        cluster_compile=on_cluster.target,
         **shared,  # type: ignore[arg-type]
     )
     app.synth()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from dataclasses import dataclass
+from typing import Protocol
+
+from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from neuron_platform.storage.data_bucket import DataBucket
@@ -21,6 +25,66 @@ REGISTRY_KEY = "cache_key"
 STATUS_COMPILING = "COMPILING"
 STATUS_READY = "READY"
 STATUS_FAILED = "FAILED"
+
+
+class ArtifactStoreRef(Protocol):
+    """What a compile job's grants and the on-cluster compile need of the store: an
+    :class:`ArtifactStore`, or an :class:`ImportedArtifactStore` in a stack deployed after it."""
+
+    @property
+    def bucket(self) -> s3.IBucket: ...
+
+    @property
+    def key(self) -> kms.IKey: ...
+
+    @property
+    def repository(self) -> ecr.IRepository: ...
+
+    @property
+    def cache_url(self) -> str: ...
+
+
+def artifacts_bucket_export(project: str) -> str:
+    """Export name of the artifact bucket's ARN (the compile stack exports it)."""
+    return f"{project}-artifacts-bucket-arn"
+
+
+def artifacts_key_export(project: str) -> str:
+    """Export name of the artifact store key's ARN."""
+    return f"{project}-artifacts-key-arn"
+
+
+@dataclass(frozen=True)
+class ImportedArtifactStore:
+    """The compile stack's store as a later stack sees it: bucket and key imported by export
+    name (so resource names stay known at synth), the repository by its fixed name.
+
+    Example::
+
+        store = ImportedArtifactStore.of(self, project="neuron")
+        store.cache_url  # s3://<bucket>/neuron-cache/
+    """
+
+    bucket: s3.IBucket
+    key: kms.IKey
+    repository: ecr.IRepository
+
+    @classmethod
+    def of(cls, scope: Construct, *, project: str) -> ImportedArtifactStore:
+        return cls(
+            bucket=s3.Bucket.from_bucket_arn(scope, "Artifacts", Fn.import_value(artifacts_bucket_export(project))),
+            key=kms.Key.from_key_arn(scope, "ArtifactsKey", Fn.import_value(artifacts_key_export(project))),
+            repository=ecr.Repository.from_repository_name(scope, "ArtifactsRepository", repository_name(project)),
+        )
+
+    @property
+    def cache_url(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{CACHE_PREFIX}"
+
+
+def repository_name(project: str) -> str:
+    """The store's ECR repository: a fixed name, so specs can name images before a deploy."""
+    return f"{project}-neuron"
 
 
 class ArtifactStore(Construct):

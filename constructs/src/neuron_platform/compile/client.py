@@ -35,6 +35,12 @@ def compile_stack_name(project: str) -> str:
     return f"{project}-compile"
 
 
+def cluster_compile_function_name(project: str) -> str:
+    """The fixed name of the function that runs a project's on-pool compiles (the serving stack
+    creates it; the compile stack's pipeline calls it by this name)."""
+    return f"{project}-compile-on-cluster"
+
+
 class CompileCliError(Exception):
     """A problem the user can act on, printed as one line, and its exit code (see
     :mod:`neuron_platform.exit_codes`): by default AWS could not give an answer."""
@@ -72,6 +78,22 @@ def find_pipeline(cloudformation: Any, stack_name: str) -> Pipeline:
     if missing:
         raise CompileCliError(f"stack {stack_name} has no output {', '.join(missing)}; is compile.enabled deployed?")
     return Pipeline(outputs[OUTPUT_STATE_MACHINE], outputs[OUTPUT_REGISTRY], int(outputs[OUTPUT_MAX_MEMORY]))
+
+
+def check_cluster_compile(lambda_client: Any, project: str, *, serving_stack: str) -> None:
+    """An on-pool compile needs the serving stack's function: say so before starting a run
+    that would fail at its first cluster step."""
+    name = cluster_compile_function_name(project)
+    try:
+        lambda_client.get_function(FunctionName=name)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CompileCliError(
+                f"the on-pool compile function {name} does not exist in {lambda_client.meta.region_name}: "
+                f"deploy the serving stack ({serving_stack}) first, then submit again",
+                ExitCode.INPUT,
+            ) from None
+        raise
 
 
 def check_image_home(image: str, *, project: str, region: str, account: str) -> None:

@@ -20,8 +20,8 @@ from constructs import Construct
 from neuron_platform.assets import runtime_asset
 from neuron_platform.cluster.neuron_cluster import NeuronCluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
-from neuron_platform.compile.artifact_store import ArtifactStore
-from neuron_platform.compile.compile_pipeline import grant_job_access, lambda_step_code
+from neuron_platform.compile.artifact_store import ArtifactStoreRef
+from neuron_platform.compile.compile_pipeline import ClusterCompileTarget, grant_job_access, lambda_step_code
 from neuron_platform.compliance import acknowledge_wildcard_resources, skip_checkov
 from neuron_platform.k8s.compile import COMPILE_NAMESPACE, COMPILE_SERVICE_ACCOUNT, compile_namespace_objects
 
@@ -51,15 +51,22 @@ class ClusterCompile(Construct):
     owned by ``model_bucket_account``; the one Hugging Face token secret).
 
     ``cluster``: a :class:`NeuronCluster`, an ``aws_eks_v2.Cluster`` or an imported cluster.
+    ``store``: the :class:`~neuron_platform.compile.artifact_store.ArtifactStore`, or an
+    :class:`~neuron_platform.compile.artifact_store.ImportedArtifactStore` when this construct
+    lives in a stack deployed after the pipeline's (the reference app puts it in the serving
+    stack, so the compile stack need not wait for the cluster).
+    ``function_name``: give :func:`cluster_compile_function_name` when the pipeline is in
+    another stack; :attr:`target` is what the pipeline's ``cluster_compile`` takes.
     ``lambda_code``: the folder holding ``cluster_job.py``; by default the repository's
     ``runtime_assets/compile/lambdas``, shipped inside the installed package (see
     :mod:`neuron_platform.assets`).
 
     Example::
 
-        ClusterCompile(self, "OnCluster", cluster=cluster, vpc=vpc, subnets=vpc.private_subnets, store=store,
-                       templates={"llama": ClusterJobTemplate(tag, compile_job_template(plan_, timeout_seconds=14400))},
-                       log_key=key)
+        on_cluster = ClusterCompile(self, "OnCluster", cluster=cluster, vpc=vpc, subnets=vpc.private_subnets,
+                                    store=store, log_key=key,
+                                    templates={"llama": ClusterJobTemplate(tag, compile_job_template(plan_, timeout_seconds=14400))})
+        CompilePipeline(self, "Pipeline", ..., store=store, cluster_compile=on_cluster.target)
     """
 
     def __init__(
@@ -70,12 +77,13 @@ class ClusterCompile(Construct):
         cluster: eks.ICluster | eks.Cluster | NeuronCluster,
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
-        store: ArtifactStore,
+        store: ArtifactStoreRef,
         templates: Mapping[str, ClusterJobTemplate],
         log_key: kms.IKey,
         lambda_code: Path | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         namespace: str = COMPILE_NAMESPACE,
+        function_name: str | None = None,
         model_buckets: Sequence[str] = (),
         model_bucket_account: str | None = None,
         hf_token_secret_arn: str | None = None,
@@ -113,6 +121,7 @@ class ClusterCompile(Construct):
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="cluster_job.handler",
+            function_name=function_name,
             code=lambda_step_code(lambda_code, extra_files={TEMPLATES_FILE: json.dumps(content, indent=2)}),
             role=role,
             timeout=Duration.seconds(60),
@@ -184,6 +193,12 @@ class ClusterCompile(Construct):
                 assert isinstance(cfn_policy, iam.CfnPolicy)
                 skip_checkov(cfn_policy, "CKV_AWS_111", _ENI_REASON)
                 skip_checkov(cfn_policy, "CKV_AWS_109", _ENI_REASON)
+
+    @property
+    def target(self) -> ClusterCompileTarget:
+        """What :class:`~neuron_platform.compile.compile_pipeline.CompilePipeline` takes as
+        ``cluster_compile``: this function's name and the endpoints it compiles."""
+        return ClusterCompileTarget(function_name=self.function.function_name, endpoints=tuple(self.endpoints))
 
 
 _ENI_REASON = (

@@ -15,8 +15,8 @@ import hashlib
 import json
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import jsii
 from aws_cdk import (
@@ -55,6 +55,7 @@ from neuron_platform.compile.artifact_store import (
     STATUS_FAILED,
     STATUS_READY,
     ArtifactStore,
+    ArtifactStoreRef,
 )
 from neuron_platform.compliance import (
     acknowledge_managed_policies,
@@ -63,9 +64,6 @@ from neuron_platform.compliance import (
 )
 from neuron_platform.launch_template import hardened_launch_template
 
-if TYPE_CHECKING:
-    from neuron_platform.compile.cluster_compile import ClusterCompile
-
 EVENT_SOURCE = "neuron-platform.compile"
 EVENT_DETAIL_TYPE = "Neuron artifacts registered"
 JOB_DEFINITION_NAME_SUFFIX = "-neuron-compile"
@@ -73,6 +71,19 @@ JOB_DEFINITION_NAME_SUFFIX = "-neuron-compile"
 CONTAINER_MEMORY_FRACTION = 0.9
 # Files hashed and copied at once by the promote step (one Lambda invocation each).
 PROMOTE_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class ClusterCompileTarget:
+    """Where the pipeline sends the compiles of ``endpoints``: the function of a
+    :class:`~neuron_platform.compile.cluster_compile.ClusterCompile`, by name. By name, not
+    by reference, so the pipeline's stack need not wait for the cluster (the function may
+    live in a stack deployed after it; until it exists those compiles fail, and say so)."""
+
+    function_name: str
+    endpoints: tuple[str, ...]
+
+
 # A file's sha256 is computed by streaming it through the promote function: its 15 minutes
 # cover about 80-150 GB per file at S3's single-stream rates.
 PROMOTE_TIMEOUT = Duration.minutes(15)
@@ -134,7 +145,7 @@ class CompilePipeline(Construct):
         model_buckets: Sequence[str] = (),
         model_bucket_account: str | None = None,
         hf_token_secret_arn: str | None = None,
-        cluster_compile: ClusterCompile | None = None,
+        cluster_compile: ClusterCompileTarget | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -717,15 +728,16 @@ class CompilePipeline(Construct):
                 acknowledge_wildcard_resources(role_policy, _object_wildcard_reason)
 
     def _cluster_steps(
-        self, cluster_compile: ClusterCompile, verify: sfn.IChainable, mark_failed: sfn.IChainable
+        self, cluster_compile: ClusterCompileTarget, verify: sfn.IChainable, mark_failed: sfn.IChainable
     ) -> sfn.IChainable:
         """Create the endpoint's compile Job on the cluster, then poll it until it ends."""
+        function = lambda_.Function.from_function_name(self, "ClusterJobFunction", cluster_compile.function_name)
 
         def step(name: str, action: str, fields: dict[str, object], result_path: str) -> tasks.LambdaInvoke:
             task = tasks.LambdaInvoke(
                 self,
                 name,
-                lambda_function=cluster_compile.function,
+                lambda_function=function,
                 payload=sfn.TaskInput.from_object({"action": action, **fields}),
                 payload_response_only=True,
                 result_path=result_path,
@@ -774,12 +786,12 @@ def _via_s3(stack: Stack) -> dict[str, dict[str, str]]:
 
 
 def grant_prefixes(
-    role: iam.IRole, store: ArtifactStore, prefixes: Sequence[str], *, write: bool, read: bool = True
+    role: iam.IRole, store: ArtifactStoreRef, prefixes: Sequence[str], *, write: bool, read: bool = True
 ) -> None:
     """Objects under ``prefixes`` (each ends in ``/``) of the store's bucket only, with the KMS
     calls SSE-KMS needs through S3 only (no action wildcards). ``write`` without ``read``: put
     objects, never read them back (multipart uploads to an SSE-KMS bucket need kms:Decrypt)."""
-    stack = Stack.of(store)
+    stack = Stack.of(role)
     for prefix in prefixes:
         if not prefix.endswith("/"):
             raise ValueError(f"prefix {prefix!r} must end in '/': 'x*' would also match 'x-other/...'")
@@ -827,7 +839,7 @@ def grant_model_buckets(role: iam.IRole, names: Sequence[str], *, account: str |
 
 def grant_job_access(
     role: iam.IRole,
-    store: ArtifactStore,
+    store: ArtifactStoreRef,
     *,
     model_buckets: Sequence[str] = (),
     model_bucket_account: str | None = None,
@@ -884,7 +896,7 @@ def _object_wildcard_reason(resource: str) -> str:
 def _state_machine_wildcard_reason(resource: str) -> str:
     if resource == "*":
         return "X-Ray trace segments and CloudWatch Logs log delivery have no resource-level permissions."
-    if resource.endswith(":*") and "Function" in resource:
+    if resource.endswith(":*") and ("Function" in resource or ":function:" in resource):
         return "Step Functions invokes the function's current version; CDK grants its qualified ARNs too."
     if "job-definition" in resource:
         return (
