@@ -25,7 +25,9 @@ def _bundles(outdir: Path, name: str) -> list[Path]:
     return [p.parent for p in outdir.glob(f"asset.*/{name}")]
 
 
-def test_pipeline_and_cluster_step_deploy_the_repository_lambdas_by_default(tmp_path: Path) -> None:
+def _pipeline_with_cluster_step(tmp_path: Path, **shared: object) -> cdk.Stack:
+    """A CompilePipeline and a ClusterCompile in one stack, with their default Lambda code;
+    ``shared`` goes to both (model buckets, token secret)."""
     app = new_app(tmp_path)
     stack = cdk.Stack(app, "Compile", env=cdk.Environment(region="us-east-2"))
     network = NeuronVpc(stack, "Net", zones=ZONES, cluster_name="c")
@@ -43,6 +45,7 @@ def test_pipeline_and_cluster_step_deploy_the_repository_lambdas_by_default(tmp_
         store=store,
         templates={"llama": ClusterJobTemplate(tag="1.0", job={"kind": "Job"})},
         log_key=key,
+        **shared,  # type: ignore[arg-type]
     )
     CompilePipeline(
         stack,
@@ -54,8 +57,14 @@ def test_pipeline_and_cluster_step_deploy_the_repository_lambdas_by_default(tmp_
         instance_types=["r7i.4xlarge"],
         log_key=key,
         cluster_compile=on_cluster.target,
+        **shared,  # type: ignore[arg-type]
     )
     app.synth()
+    return stack
+
+
+def test_pipeline_and_cluster_step_deploy_the_repository_lambdas_by_default(tmp_path: Path) -> None:
+    _pipeline_with_cluster_step(tmp_path)
     bundles = _bundles(tmp_path, "validate.py")
     assert len(bundles) == 2  # the pipeline's steps, and the cluster step with its Job templates
     for bundle in bundles:
@@ -101,39 +110,8 @@ def test_the_token_secret_and_model_buckets_are_scoped_to_the_compile_jobs(tmp_p
     from tests.helpers import props, render_json, resources
 
     secret = "arn:aws:secretsmanager:us-east-2:123456789012:secret:hf-token-AbCdEf"
-    app = new_app(tmp_path)
-    stack = cdk.Stack(app, "Compile", env=cdk.Environment(region="us-east-2"))
-    network = NeuronVpc(stack, "Net", zones=ZONES, cluster_name="c")
-    cluster = NeuronCluster(
-        stack, "Cluster", cluster_name="c", vpc=network.vpc, control_plane_subnets=network.private_subnets
-    )
-    store = ArtifactStore(stack, "Artifacts")
-    key = kms.Key(stack, "Key")
     shared = {"model_buckets": ["my-models"], "hf_token_secret_arn": secret, "model_bucket_account": "210987654321"}
-    on_cluster = ClusterCompile(
-        stack,
-        "OnCluster",
-        cluster=cluster,
-        vpc=network.vpc,
-        subnets=network.private_subnets,
-        store=store,
-        templates={"llama": ClusterJobTemplate(tag="1.0", job={"kind": "Job"})},
-        log_key=key,
-        **shared,  # type: ignore[arg-type]
-    )
-    CompilePipeline(
-        stack,
-        "Pipeline",
-        project="c",
-        vpc=network.vpc,
-        subnets=network.private_subnets,
-        store=store,
-        instance_types=["r7i.4xlarge"],
-        log_key=key,
-        cluster_compile=on_cluster.target,
-        **shared,  # type: ignore[arg-type]
-    )
-    app.synth()
+    stack = _pipeline_with_cluster_step(tmp_path, **shared)
     template = Template.from_stack(stack).to_json()
     roles = resources(Template.from_stack(stack), "AWS::IAM::Role")
     assert not [k for k in roles if "ExecutionRole" in k]  # nothing injects the token any more
