@@ -16,6 +16,7 @@ from neuron_platform.serving.planner import plan
 from neuron_platform.serving.spec import ServingSpec
 from tests.conftest import REPO, SynthesizedApp
 from tests.helpers import manifests
+from tests.serving_specs import certificate_arn, cognito, trn2_endpoint
 
 PAGE = REPO / "docs" / "security.md"
 _HASH = re.compile(r"[0-9A-F]{8}$")
@@ -163,45 +164,23 @@ def test_only_the_promote_role_may_write_artifacts(inference_app: SynthesizedApp
 
 
 VPC = ["10.0.0.0/16"]
-CERTIFICATE = "arn:aws:acm:us-east-2:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
 LISTED = ["203.0.113.0/24"]
-COGNITO = {
-    "type": "cognito",
-    "user_pool_arn": "arn:aws:cognito-idp:us-east-2:123456789012:userpool/us-east-2_AbCdEf123",
-    "user_pool_client_id": "4f1c0dmyclientid",
-    "user_pool_domain": "my-team",
-}
 
 
 def spec(exposure: str, certificate: str, cidrs: str, authentication: str) -> dict[str, Any]:
-    return {
-        "name": "qwen-trn2",
-        "backend": "eks",
-        "pool": "trn2",
-        "model": {"s3_uri": "s3://my-models/qwen3-8b/"},
-        "architecture": {
-            "parameters_billion": 8.2,
-            "layers": 36,
-            "attention_heads": 32,
-            "kv_heads": 8,
-            "head_dim": 128,
-        },
-        "target": "trn2",
-        "batch_size": 8,
-        "sequence_length": 8192,
-        "tensor_parallel_size": 16,
-        "replicas": {"min": 2, "max": 8},
-        "exposure": exposure,
-        "certificate_arn": CERTIFICATE if certificate == "yes" else None,
-        "allowed_cidrs": LISTED if cidrs == "listed" else None,
-        "authentication": COGNITO if authentication == "cognito" else None,
-    }
+    """The trn2 test endpoint with one row's exposure settings ("yes"/"no", "listed"/"no", "cognito"/"no")."""
+    return trn2_endpoint(
+        exposure=exposure,
+        certificate_arn=certificate_arn("us-east-2") if certificate == "yes" else None,
+        allowed_cidrs=LISTED if cidrs == "listed" else None,
+        authentication=cognito("us-east-2") if authentication == "cognito" else None,
+    )
 
 
 @pytest.mark.parametrize("row", table("Who can call an endpoint"), ids=lambda row: "-".join(row[:4]))
 def test_each_exposure_row_is_what_the_spec_and_the_ingress_do(row: list[str]) -> None:
     exposure, certificate, cidrs, authentication, result, listeners, open_to = row
-    fields = spec(exposure, code(certificate) if "`" in certificate else certificate, cidrs, authentication)
+    fields = spec(exposure, certificate, cidrs, authentication)
     if result == "refused":
         with pytest.raises(ValidationError):
             ServingSpec.model_validate(fields)

@@ -23,52 +23,15 @@ from neuron_platform.k8s.serving import (
     serving_network_policies,
 )
 from neuron_platform.serving.planner import plan
-from neuron_platform.serving.spec import ServingSpec
 from tests.k8s_schemas import validate, validate_keda
+from tests.serving_specs import certificate_arn, cognito, oidc, trn2_spec
 
 QUERY_URL = "https://aps-workspaces.us-east-2.amazonaws.com/workspaces/ws-0a1b2c3d"
-CERT = "arn:aws:acm:us-east-2:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+CERT = certificate_arn("us-east-2")
 SECRET = "arn:aws:secretsmanager:us-east-2:123456789012:secret:serving/qwen-AbCdEf"
 VPC = ["10.0.0.0/16", "100.64.0.0/16"]
-COGNITO = {
-    "type": "cognito",
-    "user_pool_arn": "arn:aws:cognito-idp:us-east-2:123456789012:userpool/us-east-2_AbCdEf123",
-    "user_pool_client_id": "4f1c0dmyclientid",
-    "user_pool_domain": "my-team",
-}
-OIDC = {
-    "type": "oidc",
-    "issuer": "https://idp.example.com",
-    "authorization_endpoint": "https://idp.example.com/authorize",
-    "token_endpoint": "https://idp.example.com/token",
-    "user_info_endpoint": "https://idp.example.com/userinfo",
-    "client_secret_name": "qwen-oidc",
-}
-
-
-def _spec(**changes: Any) -> ServingSpec:
-    base: dict[str, Any] = {
-        "name": "qwen-trn2",
-        "backend": "eks",
-        "pool": "trn2",
-        "model": {"s3_uri": "s3://my-models/qwen3-8b/"},
-        "architecture": {
-            "parameters_billion": 8.2,
-            "layers": 36,
-            "attention_heads": 32,
-            "kv_heads": 8,
-            "head_dim": 128,
-        },
-        "target": "trn2",
-        "batch_size": 8,
-        "sequence_length": 8192,
-        "tensor_parallel_size": 16,
-        "replicas": {"min": 2, "max": 8, "target_in_flight": 6},
-        "exposure": "public",
-        "certificate_arn": CERT,
-        "allowed_cidrs": ["203.0.113.0/24"],
-    }
-    return ServingSpec.model_validate(base | changes)
+COGNITO = cognito("us-east-2")
+OIDC = oidc("qwen-oidc")
 
 
 def _deployment(served: Any) -> Any:
@@ -88,7 +51,7 @@ def _annotations(served: Any, **kwargs: Any) -> dict[str, str]:
 
 
 def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
-    served = plan(_spec(), pool_types=["trn2.48xlarge"])
+    served = plan(trn2_spec(), pool_types=["trn2.48xlarge"])
     objects = [
         endpoint_service_account(served, "serving"),
         _deployment(served),
@@ -131,7 +94,9 @@ def test_public_https_trn2_endpoint_objects_are_schema_valid() -> None:
 
 
 def test_internal_without_certificate_listens_on_http_from_the_vpc() -> None:
-    served = plan(_spec(exposure="internal", certificate_arn=None, allowed_cidrs=None), pool_types=["trn2.48xlarge"])
+    served = plan(
+        trn2_spec(exposure="internal", certificate_arn=None, allowed_cidrs=None), pool_types=["trn2.48xlarge"]
+    )
     annotations = _annotations(served)
     assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
     assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
@@ -148,13 +113,13 @@ def test_internal_without_certificate_listens_on_http_from_the_vpc() -> None:
 
 def test_internal_with_allowed_cidrs_admits_those_only() -> None:
     served = plan(
-        _spec(exposure="internal", allowed_cidrs=["10.8.0.0/16", "192.168.4.0/24"]), pool_types=["trn2.48xlarge"]
+        trn2_spec(exposure="internal", allowed_cidrs=["10.8.0.0/16", "192.168.4.0/24"]), pool_types=["trn2.48xlarge"]
     )
     assert _annotations(served)["alb.ingress.kubernetes.io/inbound-cidrs"] == "10.8.0.0/16,192.168.4.0/24"
 
 
 def test_public_with_cognito_sign_in_and_no_ranges_is_open_behind_the_sign_in() -> None:
-    served = plan(_spec(allowed_cidrs=None, authentication=COGNITO), pool_types=["trn2.48xlarge"])
+    served = plan(trn2_spec(allowed_cidrs=None, authentication=COGNITO), pool_types=["trn2.48xlarge"])
     ingress = endpoint_ingress(served, "serving", load_balancer="neuron-qwen-trn2", vpc_cidrs=VPC)
     validate(ingress)
     annotations = ingress["metadata"]["annotations"]
@@ -175,7 +140,7 @@ def test_public_with_cognito_sign_in_and_no_ranges_is_open_behind_the_sign_in() 
 
 
 def test_oidc_sign_in_lets_the_controller_read_that_one_secret() -> None:
-    served = plan(_spec(authentication=OIDC), pool_types=["trn2.48xlarge"])
+    served = plan(trn2_spec(authentication=OIDC), pool_types=["trn2.48xlarge"])
     annotations = _annotations(served)
     assert annotations["alb.ingress.kubernetes.io/auth-type"] == "oidc"
     assert json.loads(annotations["alb.ingress.kubernetes.io/auth-idp-oidc"]) == {
@@ -202,7 +167,7 @@ def test_oidc_sign_in_lets_the_controller_read_that_one_secret() -> None:
 
 
 def test_pods_fetch_the_api_key_as_non_root_and_serve_with_it() -> None:
-    served = plan(_spec(), pool_types=["trn2.48xlarge"])
+    served = plan(trn2_spec(), pool_types=["trn2.48xlarge"])
     pod = _deployment(served)["spec"]["template"]["spec"]
     (init,) = pod["initContainers"]
     assert f"--region us-east-2 --secret-id {SECRET} " in init["command"][-1]
@@ -227,7 +192,7 @@ def test_serving_namespace_objects_are_schema_valid() -> None:
 
 @pytest.mark.parametrize("path", ["/v1", "/oauth2/idpresponse"])
 def test_no_catch_all_path(path: str) -> None:
-    served = plan(_spec(authentication=COGNITO), pool_types=["trn2.48xlarge"])
+    served = plan(trn2_spec(authentication=COGNITO), pool_types=["trn2.48xlarge"])
     ingress = endpoint_ingress(served, "serving", load_balancer="x", vpc_cidrs=VPC)
     paths = {p["path"]: p["pathType"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
     assert "/" not in paths
@@ -245,7 +210,7 @@ def test_load_balancer_names_fit_alb_limits() -> None:
 
 
 def test_scaled_object_scales_on_requests_in_flight_per_replica() -> None:
-    served = plan(_spec(), pool_types=["trn2.48xlarge"])
+    served = plan(trn2_spec(), pool_types=["trn2.48xlarge"])
     scaled = endpoint_scaled_object(served, "serving", query_url=QUERY_URL, region="us-east-2")["spec"]
     assert scaled["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "qwen-trn2"}
     assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (2, 8)
@@ -263,7 +228,7 @@ def test_scaled_object_scales_on_requests_in_flight_per_replica() -> None:
 
 
 def test_in_flight_query_counts_running_and_waiting_of_this_endpoint_only() -> None:
-    query = in_flight_query(plan(_spec(), pool_types=["trn2.48xlarge"]), "serving")
+    query = in_flight_query(plan(trn2_spec(), pool_types=["trn2.48xlarge"]), "serving")
     selector = '{namespace="serving", endpoint="qwen-trn2"}'
     assert query == f"sum(vllm:num_requests_running{selector}) + sum(vllm:num_requests_waiting{selector})"
 

@@ -13,24 +13,13 @@ from neuron_platform.config import ConfigError, parse_config
 from neuron_platform.serving.spec import ServingSpec
 from neuron_platform.validation import read_yaml
 from tests.conftest import REPO
+from tests.serving_specs import certificate_arn, cognito, oidc
 
 EXAMPLE: dict[str, Any] = yaml.safe_load((REPO / "config" / "examples" / "inference-small.yaml").read_text())
-CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+CERT = certificate_arn("us-west-2")
 SECRET = "arn:aws:secretsmanager:us-west-2:123456789012:secret:serving/llama-AbCdEf"
-COGNITO = {
-    "type": "cognito",
-    "user_pool_arn": "arn:aws:cognito-idp:us-west-2:123456789012:userpool/us-west-2_AbCdEf123",
-    "user_pool_client_id": "4f1c0dmyclientid",
-    "user_pool_domain": "my-team",
-}
-OIDC = {
-    "type": "oidc",
-    "issuer": "https://idp.example.com",
-    "authorization_endpoint": "https://idp.example.com/authorize",
-    "token_endpoint": "https://idp.example.com/token",
-    "user_info_endpoint": "https://idp.example.com/userinfo",
-    "client_secret_name": "llama-oidc",
-}
+COGNITO = cognito("us-west-2")
+OIDC = oidc("llama-oidc")
 
 
 def config_with(index: int = 0, **changes: Any) -> dict[str, Any]:
