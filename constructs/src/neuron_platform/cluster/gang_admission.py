@@ -11,11 +11,10 @@ from constructs import Construct, IDependable
 from neuron_platform import versions
 from neuron_platform.admission import TrainingQueue, training_queues
 from neuron_platform.capacity import PoolPlan
-from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.helm import install_chart_in_own_namespace
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.k8s.helm_values import kueue_values
 from neuron_platform.k8s.kueue import KUEUE_NAMESPACE, admission_objects
-from neuron_platform.k8s.pod_security import namespace as namespace_manifest
 
 
 class GangAdmission(Construct):
@@ -57,21 +56,18 @@ class GangAdmission(Construct):
         self.queues: list[TrainingQueue] = training_queues(pools)
         if not self.queues:
             raise ValueError("GangAdmission needs at least one EFA training pool (the pools with training runtimes)")
-        # Created before the chart so Pod Security Admission applies from the first pod.
-        self.namespace = cluster.add_manifest("KueueNamespace", namespace_manifest(KUEUE_NAMESPACE, enforce="baseline"))
-        self.chart = install_chart(
+        self.namespace, self.chart = install_chart_in_own_namespace(
             cluster,
             "Kueue",
             versions.KUEUE_CHART,
             release="kueue",
             namespace=KUEUE_NAMESPACE,
-            create_namespace=True,
+            namespace_id="KueueNamespace",
             values=kueue_values(),
             # The queues below need Kueue's CRDs and its webhook serving.
             wait=True,
             timeout=Duration.minutes(10),
         )
-        self.chart.node.add_dependency(self.namespace)
         for dependency in depends_on:
             self.chart.node.add_dependency(dependency)
             self.namespace.node.add_dependency(dependency)

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 
+from neuron_platform.k8s.pod_security import namespace as namespace_manifest
 from neuron_platform.versions import HelmChartVersion
 
 
@@ -37,3 +38,34 @@ def install_chart(
         wait=wait,
         timeout=timeout,
     )
+
+
+def install_chart_in_own_namespace(
+    cluster: eks.Cluster,
+    construct_id: str,
+    pinned: HelmChartVersion,
+    *,
+    release: str,
+    namespace: str,
+    namespace_id: str,
+    values: dict[str, Any] | None = None,
+    wait: bool | None = None,
+    timeout: Duration | None = None,
+) -> tuple[eks.KubernetesManifest, eks.HelmChart]:
+    """A chart whose controllers get a namespace of their own, created first (manifest
+    ``namespace_id``, Pod Security ``baseline``) so Pod Security Admission applies from the
+    chart's first pod. Returns the namespace manifest and the chart."""
+    created = cluster.add_manifest(namespace_id, namespace_manifest(namespace, enforce="baseline"))
+    chart = install_chart(
+        cluster,
+        construct_id,
+        pinned,
+        release=release,
+        namespace=namespace,
+        create_namespace=True,
+        values=values,
+        wait=wait,
+        timeout=timeout,
+    )
+    chart.node.add_dependency(created)
+    return created, chart

@@ -9,11 +9,10 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IDependable
 from neuron_platform import versions
-from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.helm import install_chart_in_own_namespace
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, cluster_name_of, eks_cluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.k8s.helm_values import keda_values
-from neuron_platform.k8s.pod_security import namespace as namespace_manifest
 
 NAMESPACE = "keda"
 # The chart's default name for the operator's service account; the operator runs the scalers.
@@ -62,20 +61,17 @@ class Keda(Construct):
         association = self.identity.associate(
             cluster_name=cluster.cluster_name, namespace=NAMESPACE, service_account=OPERATOR_SERVICE_ACCOUNT
         )
-        # Created before the chart so Pod Security Admission applies from the first pod.
-        self.namespace = cluster.add_manifest("KedaNamespace", namespace_manifest(NAMESPACE, enforce="baseline"))
-        self.chart = install_chart(
+        self.namespace, self.chart = install_chart_in_own_namespace(
             cluster,
             "KedaChart",
             versions.KEDA_CHART,
             release="keda",
             namespace=NAMESPACE,
-            create_namespace=True,
+            namespace_id="KedaNamespace",
             values=keda_values(),
         )
         # The role must be assumable before the operator starts its first query.
         self.chart.node.add_dependency(association)
-        self.chart.node.add_dependency(self.namespace)
         for dependency in depends_on:
             self.chart.node.add_dependency(dependency)
             self.namespace.node.add_dependency(dependency)

@@ -11,12 +11,11 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 from neuron_platform import versions
 from neuron_platform.capacity import PoolPlan
-from neuron_platform.cluster.helm import install_chart
+from neuron_platform.cluster.helm import install_chart_in_own_namespace
 from neuron_platform.cluster.neuron_cluster import NeuronCluster, eks_cluster
 from neuron_platform.cluster.pod_identity import PodIdentityRole
 from neuron_platform.compliance import acknowledge_wildcard_resources
 from neuron_platform.k8s.helm_values import kubeflow_trainer_values
-from neuron_platform.k8s.pod_security import namespace as namespace_manifest
 from neuron_platform.k8s.training import (
     TRAINING_SERVICE_ACCOUNT,
     hugepages_overlay,
@@ -109,22 +108,17 @@ class TrainingPlatform(Construct):
         self.association = self.identity.associate(
             cluster_name=cluster.cluster_name, namespace=namespace, service_account=TRAINING_SERVICE_ACCOUNT
         )
-        # Created before the chart so Pod Security Admission applies from the first pod.
-        self.trainer_namespace = cluster.add_manifest(
-            "KubeflowNamespace", namespace_manifest(TRAINER_NAMESPACE, enforce="baseline")
-        )
-        self.trainer_chart = install_chart(
+        self.trainer_namespace, self.trainer_chart = install_chart_in_own_namespace(
             cluster,
             "KubeflowTrainer",
             versions.KUBEFLOW_TRAINER_CHART,
             release="kubeflow-trainer",
             namespace=TRAINER_NAMESPACE,
-            create_namespace=True,
+            namespace_id="KubeflowNamespace",
             values=kubeflow_trainer_values(),
             # The runtimes below need the Trainer CRDs and its webhook ready.
             wait=True,
         )
-        self.trainer_chart.node.add_dependency(self.trainer_namespace)
         for dependency in depends_on:
             self.trainer_chart.node.add_dependency(dependency)
             self.trainer_namespace.node.add_dependency(dependency)
